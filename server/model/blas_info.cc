@@ -1,0 +1,1 @@
+// TODO(foundation): implement server/model/blas_info.h

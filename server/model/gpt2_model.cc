@@ -1,0 +1,1 @@
+// TODO(foundation): implement server/model/gpt2_model.h

@@ -1,0 +1,1 @@
+// TODO(foundation): implement server/model/sampling.h
