@@ -1,0 +1,1 @@
+// TODO(foundation): implement tests/testing/tiny_model.h
