@@ -44,6 +44,7 @@ struct Gpt2Weights {
     std::string name;                // e.g. "h.3.mlp.c_proj.weight"
     torch::Tensor* tensor;           // points into *this
     std::vector<int64_t> shape;      // expected
+    bool conv1d = false;             // stored [in, out] (HF Conv1D), not [out, in]
   };
   // Every parameter with its HF name and expected shape. `layers` must
   // already hold config.n_layer entries (see Allocate()).
@@ -71,6 +72,9 @@ struct Gpt2Weights {
 
   int64_t NumParameters() const;
 };
+
+// "[768,2304]": how shapes appear in every error message of server/model.
+std::string ShapeToString(const std::vector<int64_t>& shape);
 
 }  // namespace romed
 
