@@ -30,15 +30,18 @@ namespace romed {
 // Converts a caught exception message into a Status with `context` prepended.
 inline absl::Status StatusFromException(std::string_view context,
                                         const std::exception& e) {
+  // Debian's abseil has its own absl::string_view (not std::string_view), so
+  // StrCat takes the context as a std::string.
+  const std::string where(context);
   std::string what = e.what();
   // c10::Error appends a C++ backtrace after the first line; keep the message.
   if (auto pos = what.find("\nException raised from"); pos != std::string::npos) {
     what.resize(pos);
   }
   if (absl::StrContains(what, "alloc") || absl::StrContains(what, "out of memory")) {
-    return absl::ResourceExhaustedError(absl::StrCat(context, ": ", what));
+    return absl::ResourceExhaustedError(absl::StrCat(where, ": ", what));
   }
-  return absl::InternalError(absl::StrCat(context, ": ", what));
+  return absl::InternalError(absl::StrCat(where, ": ", what));
 }
 
 // Runs `fn` and converts any exception into a Status. `fn` may return void,
