@@ -1,0 +1,292 @@
+#include "client/romectl_args.h"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include "absl/strings/string_view.h"
+#include <utility>
+
+#include "absl/flags/commandlineflag.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+ABSL_FLAG(std::string, server, "127.0.0.1:50051", "romed's gRPC address, HOST:PORT");
+ABSL_FLAG(bool, json, false, "print exactly one JSON object instead of text for people");
+ABSL_FLAG(double, timeout_s, 60, "deadline of each RPC, in seconds");
+ABSL_FLAG(std::string, text, "", "the text to tokenize (UTF-8, may be empty)");
+ABSL_FLAG(std::string, prompt, "", "the prompt (non-empty UTF-8)");
+ABSL_FLAG(int64_t, max_new_tokens, 0, "tokens to generate; 0 = the server's default (32)");
+ABSL_FLAG(float, temperature, 0, "sampling temperature; 0 = greedy");
+ABSL_FLAG(int64_t, top_k, 0, "sample from the k most likely tokens; 0 = no limit");
+ABSL_FLAG(float, top_p, 0, "nucleus mass in (0, 1]; 0 = 1");
+ABSL_FLAG(uint64_t, seed, 0, "seed of the request's random generator");
+ABSL_FLAG(std::vector<std::string>, stop, {},
+          "stop when the text contains this; repeat the flag for several (commas are literal)");
+ABSL_FLAG(bool, ignore_eos, false, "keep generating past the end-of-text token");
+ABSL_FLAG(bool, stream, false, "print text as it is decoded (GenerateStream)");
+ABSL_FLAG(std::string, session, "", "session id; empty = the original model");
+ABSL_FLAG(std::vector<std::string>, continuation, {},
+          "a continuation to score; repeat the flag for several (commas are literal)");
+
+namespace romed::client {
+namespace {
+
+struct CommandSpec {
+  absl::string_view name;
+  Command command;
+  absl::string_view summary;
+};
+
+const std::vector<CommandSpec>& Commands() {
+  static const auto* kCommands = new std::vector<CommandSpec>{
+      {"health", Command::kHealth, "the server's grpc.health.v1 status (exit 0 only if SERVING)"},
+      {"info", Command::kInfo, "the loaded model, the server's limits and available RPCs"},
+      {"tokenize", Command::kTokenize, "text -> token ids and vocabulary strings"},
+      {"generate", Command::kGenerate, "continue a prompt"},
+      {"score", Command::kScore, "log-probabilities of continuations after a prompt"},
+      {"help", Command::kHelp, "print this text"},
+  };
+  return *kCommands;
+}
+
+struct FlagSpec {
+  absl::string_view name;
+  absl::string_view value_hint;      // shown in usage: --name=HINT
+  bool repeatable;                  // each occurrence appends one value
+  std::set<Command> commands;       // empty = a global flag
+};
+
+const std::vector<FlagSpec>& Flags() {
+  static const auto* kFlags = new std::vector<FlagSpec>{
+      {"server", "HOST:PORT", false, {}},
+      {"json", "", false, {}},
+      {"timeout_s", "SECONDS", false, {}},
+      {"text", "TEXT", false, {Command::kTokenize}},
+      {"prompt", "TEXT", false, {Command::kGenerate, Command::kScore}},
+      {"max_new_tokens", "N", false, {Command::kGenerate}},
+      {"temperature", "T", false, {Command::kGenerate}},
+      {"top_k", "K", false, {Command::kGenerate}},
+      {"top_p", "P", false, {Command::kGenerate}},
+      {"seed", "N", false, {Command::kGenerate}},
+      {"stop", "TEXT", true, {Command::kGenerate}},
+      {"ignore_eos", "", false, {Command::kGenerate}},
+      {"stream", "", false, {Command::kGenerate}},
+      {"session", "ID", false, {Command::kGenerate, Command::kScore}},
+      {"continuation", "TEXT", true, {Command::kScore}},
+  };
+  return *kFlags;
+}
+
+const FlagSpec* FindFlagSpec(absl::string_view name) {
+  for (const FlagSpec& spec : Flags()) {
+    if (spec.name == name) return &spec;
+  }
+  return nullptr;
+}
+
+bool IsBoolFlag(const FlagSpec& spec) {
+  return absl::FindCommandLineFlag(spec.name)->IsOfType<bool>();
+}
+
+// argv after the walk: what each flag occurrence and positional argument said.
+struct ParsedArgs {
+  std::vector<std::string> positional;
+  std::set<absl::string_view> seen;  // flag names given at least once
+  std::map<absl::string_view, std::vector<std::string>> repeated;
+  bool help = false;  // --help / -h
+};
+
+// One flag occurrence: "--name=value" -> {spec, "value"}; "--name" with no
+// value leaves `value` unset (the caller takes the next argument).
+struct FlagArg {
+  const FlagSpec* spec = nullptr;
+  std::optional<std::string> value;
+};
+
+absl::StatusOr<FlagArg> SplitFlagArg(absl::string_view arg) {
+  absl::string_view body = arg.substr(absl::StartsWith(arg, "--") ? 2 : 1);
+  FlagArg out;
+  absl::string_view name = body;
+  if (auto eq = body.find('='); eq != absl::string_view::npos) {
+    name = body.substr(0, eq);
+    out.value = std::string(body.substr(eq + 1));
+  }
+  out.spec = FindFlagSpec(name);
+  if (out.spec == nullptr && !out.value && absl::StartsWith(name, "no")) {
+    const FlagSpec* negated = FindFlagSpec(name.substr(2));
+    if (negated != nullptr && IsBoolFlag(*negated)) {
+      out.spec = negated;
+      out.value = "false";
+    }
+  }
+  if (out.spec == nullptr) return absl::InvalidArgumentError(absl::StrCat("unknown flag ", arg));
+  return out;
+}
+
+absl::Status ApplyFlag(const FlagSpec& spec, const std::string& value, ParsedArgs* parsed) {
+  const bool seen_before = !parsed->seen.insert(spec.name).second;
+  if (spec.repeatable) {
+    parsed->repeated[spec.name].push_back(value);
+    return absl::OkStatus();
+  }
+  if (seen_before) {
+    return absl::InvalidArgumentError(absl::StrCat("--", spec.name, " given more than once"));
+  }
+  std::string error;
+  if (!absl::FindCommandLineFlag(spec.name)->ParseFrom(value, &error)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid value for --", spec.name, ": '", value, "': ", error));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ParsedArgs> WalkArgs(const std::vector<std::string>& args) {
+  ParsedArgs parsed;
+  bool flags_ended = false;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (flags_ended || arg.size() < 2 || arg[0] != '-') {
+      parsed.positional.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      flags_ended = true;
+      continue;
+    }
+    if (arg == "--help" || arg == "-help" || arg == "-h") {
+      parsed.help = true;
+      continue;
+    }
+    absl::StatusOr<FlagArg> flag = SplitFlagArg(arg);
+    if (!flag.ok()) return flag.status();
+    if (!flag->value) {
+      if (IsBoolFlag(*flag->spec)) {
+        flag->value = "true";
+      } else if (i + 1 < args.size()) {
+        flag->value = args[++i];
+      } else {
+        return absl::InvalidArgumentError(absl::StrCat("--", flag->spec->name, " needs a value"));
+      }
+    }
+    absl::Status applied = ApplyFlag(*flag->spec, *flag->value, &parsed);
+    if (!applied.ok()) return applied;
+  }
+  return parsed;
+}
+
+absl::StatusOr<Command> FindCommand(absl::string_view name) {
+  for (const CommandSpec& spec : Commands()) {
+    if (spec.name == name) return spec.command;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown command '", name, "'"));
+}
+
+absl::string_view CommandName(Command command) {
+  for (const CommandSpec& spec : Commands()) {
+    if (spec.command == command) return spec.name;
+  }
+  return "?";
+}
+
+absl::Status CheckFlagsBelongTo(Command command, const ParsedArgs& parsed) {
+  for (absl::string_view name : parsed.seen) {
+    const FlagSpec& spec = *FindFlagSpec(name);
+    if (!spec.commands.empty() && spec.commands.count(command) == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", CommandName(command), "' does not take --", name));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Reads the flags (now parsed) into the requests the command sends.
+Invocation BuildInvocation(Command command, const ParsedArgs& parsed) {
+  auto repeated = [&](absl::string_view name) {
+    auto it = parsed.repeated.find(name);
+    return it == parsed.repeated.end() ? std::vector<std::string>() : it->second;
+  };
+  absl::SetFlag(&FLAGS_stop, repeated("stop"));
+  absl::SetFlag(&FLAGS_continuation, repeated("continuation"));
+
+  Invocation inv;
+  inv.command = command;
+  inv.server = absl::GetFlag(FLAGS_server);
+  inv.json = absl::GetFlag(FLAGS_json);
+  inv.timeout = absl::Seconds(absl::GetFlag(FLAGS_timeout_s));
+  inv.text = absl::GetFlag(FLAGS_text);
+  inv.stream = absl::GetFlag(FLAGS_stream);
+
+  romed::v1::GenerateRequest& generate = inv.generate;
+  generate.set_prompt(absl::GetFlag(FLAGS_prompt));
+  generate.set_max_new_tokens(absl::GetFlag(FLAGS_max_new_tokens));
+  generate.mutable_sampling()->set_temperature(absl::GetFlag(FLAGS_temperature));
+  generate.mutable_sampling()->set_top_k(absl::GetFlag(FLAGS_top_k));
+  generate.mutable_sampling()->set_top_p(absl::GetFlag(FLAGS_top_p));
+  generate.mutable_sampling()->set_seed(absl::GetFlag(FLAGS_seed));
+  for (const std::string& stop : absl::GetFlag(FLAGS_stop)) generate.add_stop(stop);
+  generate.set_ignore_eos(absl::GetFlag(FLAGS_ignore_eos));
+  generate.set_session_id(absl::GetFlag(FLAGS_session));
+
+  inv.score.set_prompt(absl::GetFlag(FLAGS_prompt));
+  for (const std::string& c : absl::GetFlag(FLAGS_continuation)) inv.score.add_continuations(c);
+  inv.score.set_session_id(absl::GetFlag(FLAGS_session));
+  return inv;
+}
+
+}  // namespace
+
+absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args) {
+  absl::StatusOr<ParsedArgs> parsed = WalkArgs(args);
+  if (!parsed.ok()) return parsed.status();
+  if (parsed->help || parsed->positional.empty()) {
+    Invocation help;
+    help.missing_command = !parsed->help && parsed->positional.empty();
+    return help;
+  }
+  absl::StatusOr<Command> command = FindCommand(parsed->positional[0]);
+  if (!command.ok()) return command.status();
+  if (parsed->positional.size() > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument '", parsed->positional[1], "' (values need --flag=)"));
+  }
+  absl::Status belongs = CheckFlagsBelongTo(*command, *parsed);
+  if (!belongs.ok()) return belongs;
+  if (!(absl::GetFlag(FLAGS_timeout_s) > 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--timeout_s must be > 0, got ", absl::GetFlag(FLAGS_timeout_s)));
+  }
+  return BuildInvocation(*command, *parsed);
+}
+
+std::string Usage() {
+  std::string out =
+      "usage: romectl [--server=HOST:PORT] [--json] [--timeout_s=SECONDS] COMMAND [flags]\n\n"
+      "commands:\n";
+  for (const CommandSpec& command : Commands()) {
+    absl::StrAppend(&out, "  ", command.name, std::string(10 - command.name.size(), ' '),
+                    command.summary, "\n");
+    for (const FlagSpec& flag : Flags()) {
+      if (flag.commands.count(command.command) == 0) continue;
+      absl::StrAppend(&out, "      --", flag.name, flag.value_hint.empty() ? "" : "=",
+                      flag.value_hint, flag.repeatable ? " (repeatable)" : "", "\n");
+    }
+  }
+  absl::StrAppend(&out, "\nflags:\n");
+  for (const FlagSpec& flag : Flags()) {
+    const absl::CommandLineFlag& absl_flag = *absl::FindCommandLineFlag(flag.name);
+    std::string default_value = absl_flag.DefaultValue();
+    absl::StrAppend(&out, "  --", flag.name, ": ", absl_flag.Help(),
+                    default_value.empty() ? "" : absl::StrCat(" (default ", default_value, ")"),
+                    "\n");
+  }
+  absl::StrAppend(&out,
+                  "\nExit status: 0 on success, 1 when the server answers an error (or is not\n"
+                  "SERVING), 2 on a usage error. Errors print 'error: CODE: message' to stderr.\n");
+  return out;
+}
+
+}  // namespace romed::client

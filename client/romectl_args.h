@@ -1,0 +1,64 @@
+// Command-line parsing for romectl:
+//
+//   romectl [--server=HOST:PORT] [--json] [--timeout_s=S] COMMAND [flags]
+//
+// Flags are absl flags (declared in romectl_args.cc, named with underscores
+// like romed's) but romectl walks argv itself rather than calling
+// absl::ParseCommandLine, for three reasons:
+//   - repeatable flags: `--stop=` and `--continuation=` may be given several
+//     times and each occurrence is one value, verbatim. absl's
+//     std::vector<std::string> flags split on commas, which would break
+//     "Paris, France"; here each occurrence is appended instead.
+//   - usage errors are returned, not exit(1)-ed, so romectl exits 2 for them.
+//   - a flag that the command does not use (--continuation on generate) is an
+//     error rather than silently ignored.
+// Flags may come before or after the command; `--name=value`, `--name value`,
+// `-name=value`, and for booleans `--json`, `--json=false`, `--nojson` all
+// work; `--` ends the flags.
+#ifndef ROMED_CLIENT_ROMECTL_ARGS_H_
+#define ROMED_CLIENT_ROMECTL_ARGS_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "romed/v1/model_editor.pb.h"
+
+namespace romed::client {
+
+enum class Command { kHelp, kHealth, kInfo, kTokenize, kGenerate, kScore };
+
+// What one romectl run was asked to do, as requests ready to send.
+struct Invocation {
+  Command command = Command::kHelp;
+  // True when no command was given (romectl prints usage and fails) as
+  // opposed to `romectl help` / --help (usage, success).
+  bool missing_command = false;
+  std::string server;                   // --server, host:port
+  bool json = false;                    // --json
+  absl::Duration timeout;               // --timeout_s, per RPC
+  std::string text;                     // tokenize --text
+  romed::v1::GenerateRequest generate;  // generate's flags
+  bool stream = false;                  // generate --stream
+  romed::v1::ScoreRequest score;        // score's flags
+};
+
+// Parses `args` (args[0] is the program name) into the process's absl flags
+// and returns the invocation they describe. INVALID_ARGUMENT, with a message
+// for people, on an unknown command or flag, a malformed or missing value, a
+// flag the command does not take, a non-repeatable flag given twice, a stray
+// positional argument, or a non-positive --timeout_s. Values are otherwise
+// passed through: the server validates prompts, limits and ranges.
+//
+// Not thread-safe (absl flags are process-wide); tests wrap calls in
+// absl::FlagSaver.
+absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args);
+
+// The help text: synopsis, the commands and each command's flags with their
+// defaults.
+std::string Usage();
+
+}  // namespace romed::client
+
+#endif  // ROMED_CLIENT_ROMECTL_ARGS_H_
