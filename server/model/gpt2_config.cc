@@ -14,7 +14,7 @@ using Json = nlohmann::json;
 absl::Status RequirePositive(const char* field, int64_t value) {
   if (value > 0) return absl::OkStatus();
   return absl::InvalidArgumentError(
-      absl::StrCat("config: ", field, " must be positive, got ", value));
+      absl::StrCat(field, " must be positive, got ", value));
 }
 
 // Reads integer `key` into `*out`. A missing key is an error only when
@@ -22,12 +22,12 @@ absl::Status RequirePositive(const char* field, int64_t value) {
 absl::Status ReadInt(const Json& json, const char* key, bool required, int64_t* out) {
   auto it = json.find(key);
   if (it == json.end() || (it->is_null() && !required)) {
-    if (required) return absl::InvalidArgumentError(absl::StrCat("config: missing key \"", key, "\""));
+    if (required) return absl::InvalidArgumentError(absl::StrCat("missing key \"", key, "\""));
     return absl::OkStatus();
   }
   if (!it->is_number_integer()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("config: key \"", key, "\" must be an integer, got ", it->dump()));
+        absl::StrCat("key \"", key, "\" must be an integer, got ", it->dump()));
   }
   *out = it->get<int64_t>();
   return absl::OkStatus();
@@ -38,7 +38,7 @@ absl::Status ReadDouble(const Json& json, const char* key, double* out) {
   if (it == json.end() || it->is_null()) return absl::OkStatus();
   if (!it->is_number()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("config: key \"", key, "\" must be a number, got ", it->dump()));
+        absl::StrCat("key \"", key, "\" must be a number, got ", it->dump()));
   }
   *out = it->get<double>();
   return absl::OkStatus();
@@ -49,14 +49,14 @@ absl::Status ReadString(const Json& json, const char* key, std::string* out) {
   if (it == json.end() || it->is_null()) return absl::OkStatus();
   if (!it->is_string()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("config: key \"", key, "\" must be a string, got ", it->dump()));
+        absl::StrCat("key \"", key, "\" must be a string, got ", it->dump()));
   }
   *out = it->get<std::string>();
   return absl::OkStatus();
 }
 
 absl::StatusOr<Gpt2Config> ConfigFromParsedJson(const Json& json) {
-  if (!json.is_object()) return absl::InvalidArgumentError("config: top level must be a JSON object");
+  if (!json.is_object()) return absl::InvalidArgumentError("top level must be a JSON object");
   Gpt2Config config;
   absl::Status status;
   status.Update(ReadInt(json, "vocab_size", /*required=*/true, &config.vocab_size));
@@ -85,19 +85,19 @@ absl::Status Gpt2Config::Validate() const {
   if (!status.ok()) return status;
   if (n_inner < 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("config: n_inner must be >= 0 (0 means 4 * n_embd), got ", n_inner));
+        absl::StrCat("n_inner must be >= 0 (0 means 4 * n_embd), got ", n_inner));
   }
   if (n_embd % n_head != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "config: n_head (", n_head, ") must divide n_embd (", n_embd, ")"));
+        "n_head (", n_head, ") must divide n_embd (", n_embd, ")"));
   }
   if (!(layer_norm_epsilon > 0)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("config: layer_norm_epsilon must be positive, got ", layer_norm_epsilon));
+        absl::StrCat("layer_norm_epsilon must be positive, got ", layer_norm_epsilon));
   }
   if (activation_function != "gelu_new") {
     return absl::InvalidArgumentError(absl::StrCat(
-        "config: activation_function \"", activation_function,
+        "activation_function \"", activation_function,
         "\" is not supported (only \"gelu_new\")"));
   }
   return absl::OkStatus();
@@ -106,7 +106,7 @@ absl::Status Gpt2Config::Validate() const {
 absl::StatusOr<Gpt2Config> Gpt2Config::FromJson(std::string_view json_text) {
   Json json = Json::parse(json_text.begin(), json_text.end(), /*cb=*/nullptr,
                           /*allow_exceptions=*/false);
-  if (json.is_discarded()) return absl::InvalidArgumentError("config: not valid JSON");
+  if (json.is_discarded()) return absl::InvalidArgumentError("not valid JSON");
   return ConfigFromParsedJson(json);
 }
 

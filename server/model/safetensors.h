@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -49,6 +50,9 @@ class SafetensorsFile {
   const std::map<std::string, SafetensorsEntry>& entries() const { return entries_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   bool Contains(const std::string& name) const { return entries_.count(name) > 0; }
+  // The whole file as mapped (header and data), e.g. to checksum it without
+  // reading it again. Valid while *this lives.
+  std::string_view contents() const;
 
   // Copies tensor `name` into a new CPU tensor of its stored dtype and shape.
   // NotFoundError naming the tensor and file if absent.
@@ -56,6 +60,9 @@ class SafetensorsFile {
 
  private:
   SafetensorsFile() = default;
+  // Parses and validates the header of the mapped file into entries_ and
+  // metadata_; sets data_offset_.
+  absl::Status ParseHeader();
   std::string path_;
   const uint8_t* map_ = nullptr;   // whole file, read-only
   size_t map_size_ = 0;
