@@ -69,6 +69,18 @@ void RomedClient::PrepareContext(const CallOptions& call, grpc::ClientContext* c
   context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
 }
 
+template <typename Request, typename Response>
+absl::StatusOr<Response> RomedClient::CallUnary(
+    grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+    const Request& request, const CallOptions& call) const {
+  grpc::ClientContext context;
+  PrepareContext(call, &context);
+  Response response;
+  absl::Status status = FromGrpcStatus((editor_.get()->*method)(&context, request, &response));
+  if (!status.ok()) return status;
+  return response;
+}
+
 absl::StatusOr<ServingStatus> RomedClient::CheckHealth(std::string_view service,
                                                        const CallOptions& call) const {
   grpc::ClientContext context;
@@ -82,35 +94,19 @@ absl::StatusOr<ServingStatus> RomedClient::CheckHealth(std::string_view service,
 }
 
 absl::StatusOr<romed::v1::ModelInfo> RomedClient::GetModelInfo(const CallOptions& call) const {
-  grpc::ClientContext context;
-  PrepareContext(call, &context);
-  romed::v1::ModelInfo response;
-  absl::Status status =
-      FromGrpcStatus(editor_->GetModelInfo(&context, romed::v1::GetModelInfoRequest(), &response));
-  if (!status.ok()) return status;
-  return response;
+  return CallUnary(&Stub::GetModelInfo, romed::v1::GetModelInfoRequest(), call);
 }
 
 absl::StatusOr<romed::v1::TokenizeResponse> RomedClient::Tokenize(std::string_view text,
                                                                   const CallOptions& call) const {
-  grpc::ClientContext context;
-  PrepareContext(call, &context);
   romed::v1::TokenizeRequest request;
   request.set_text(std::string(text));
-  romed::v1::TokenizeResponse response;
-  absl::Status status = FromGrpcStatus(editor_->Tokenize(&context, request, &response));
-  if (!status.ok()) return status;
-  return response;
+  return CallUnary(&Stub::Tokenize, request, call);
 }
 
 absl::StatusOr<romed::v1::GenerateResponse> RomedClient::Generate(
     const romed::v1::GenerateRequest& request, const CallOptions& call) const {
-  grpc::ClientContext context;
-  PrepareContext(call, &context);
-  romed::v1::GenerateResponse response;
-  absl::Status status = FromGrpcStatus(editor_->Generate(&context, request, &response));
-  if (!status.ok()) return status;
-  return response;
+  return CallUnary(&Stub::Generate, request, call);
 }
 
 absl::StatusOr<romed::v1::GenerateResponse> RomedClient::GenerateStream(
@@ -142,12 +138,7 @@ absl::StatusOr<romed::v1::GenerateResponse> RomedClient::GenerateStream(
 
 absl::StatusOr<romed::v1::ScoreResponse> RomedClient::Score(const romed::v1::ScoreRequest& request,
                                                             const CallOptions& call) const {
-  grpc::ClientContext context;
-  PrepareContext(call, &context);
-  romed::v1::ScoreResponse response;
-  absl::Status status = FromGrpcStatus(editor_->Score(&context, request, &response));
-  if (!status.ok()) return status;
-  return response;
+  return CallUnary(&Stub::Score, request, call);
 }
 
 }  // namespace romed::client

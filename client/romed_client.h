@@ -101,8 +101,16 @@ class RomedClient {
                                                  const CallOptions& call = {}) const;
 
  private:
+  using Stub = romed::v1::ModelEditor::Stub;
+
   // Sets the call's deadline from `call` or the default.
   void PrepareContext(const CallOptions& call, grpc::ClientContext* context) const;
+
+  // One unary ModelEditor call, e.g. CallUnary(&Stub::Score, request, call).
+  template <typename Request, typename Response>
+  absl::StatusOr<Response> CallUnary(
+      grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+      const Request& request, const CallOptions& call) const;
 
   std::unique_ptr<romed::v1::ModelEditor::Stub> editor_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;
