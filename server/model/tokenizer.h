@@ -25,10 +25,14 @@ namespace romed {
 class Gpt2Tokenizer {
  public:
   // Builds from the text of vocab.json ({"token": id}) and merges.txt (an
-  // optional "#version" first line, then "a b" per line, rank = line order).
-  // InvalidArgumentError on malformed JSON, a merge line without exactly two
-  // symbols, or a merge whose result is not in the vocabulary is allowed
-  // (GPT-2's own files contain none, but trained vocabularies may).
+  // optional "#version" first line, then "a b" per line, rank = line order;
+  // blank lines are ignored; a pair listed twice keeps its later rank, as in
+  // OpenAI's encoder). InvalidArgumentError on malformed JSON, an id that is
+  // not an integer in [0, 2^24), two tokens with one id, or a merge line
+  // without exactly two symbols (the message names the line). A merge whose
+  // result is not in the vocabulary is allowed (GPT-2's own files contain
+  // none, but trained vocabularies may); Encode fails only if text actually
+  // ends on such a symbol. vocab_size() is the largest id + 1.
   static absl::StatusOr<std::unique_ptr<Gpt2Tokenizer>> FromText(std::string_view vocab_json,
                                                                  std::string_view merges_txt);
   // Reads the two files; NotFoundError naming a missing file.
@@ -69,7 +73,22 @@ class Gpt2Tokenizer {
 };
 
 // Index of the first byte of `text` that breaks UTF-8 validity, or -1.
+// Strict: rejects overlong forms, surrogates (U+D800..U+DFFF), code points
+// above U+10FFFF and truncated sequences.
 int64_t FindInvalidUtf8(std::string_view text);
+
+// Splits UTF-8 text into GPT-2's pre-tokens (the pattern above), each a view
+// into `text`; concatenated they give `text` back. InvalidArgumentError (with
+// the byte offset) if `text` is not valid UTF-8. `\s` means Unicode
+// White_Space, as in the Python `regex` module OpenAI's encoder uses (so
+// U+0085 is whitespace and U+FEFF is not). Thread-safe.
+//   PreTokenize("Hello world's  end") -> {"Hello", " world", "'s", " ", " end"}
+absl::StatusOr<std::vector<std::string_view>> PreTokenize(std::string_view text);
+
+// Maps raw bytes to GPT-2's printable symbol string (each byte through
+// ByteToUnicode(), UTF-8 encoded): " Paris" -> "ĠParis". This is how tokens
+// are spelled in vocab.json and merges.txt.
+std::string BytesToSymbols(std::string_view bytes);
 
 }  // namespace romed
 
