@@ -1,0 +1,393 @@
+// Gpt2Model: golden logits against an independent implementation, KV-cached
+// decoding, padding, hook points, rank-one edits and gradients.
+#include "server/model/gpt2_model.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "server/model/blas_info.h"
+#include "tests/model/reference_gpt2.h"
+
+namespace romed {
+namespace {
+
+using ::romed::testing::ReferenceConfig;
+using ::romed::testing::ReferenceGpt2;
+
+// Four layers so hooks, edits and caches are exercised past the first block.
+Gpt2Config TestConfig() {
+  Gpt2Config config;
+  config.vocab_size = 257;
+  config.n_positions = 64;
+  config.n_embd = 32;
+  config.n_layer = 4;
+  config.n_head = 4;
+  return config;
+}
+
+// Random GPT-2 weights with every tensor (biases and LayerNorm gains
+// included) perturbed, so no term of the forward pass is trivially 0 or 1.
+Gpt2Weights PerturbedWeights(const Gpt2Config& config, uint64_t seed) {
+  Gpt2Weights weights = Gpt2Weights::Random(config, seed);
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(seed);
+  for (torch::Tensor& t : weights.Parameters()) t.add_(torch::randn_like(t) * 0.1);
+  return weights;
+}
+
+// The same weights as plain float arrays by HF name (torch only copies).
+ReferenceGpt2 ReferenceFromWeights(const Gpt2Config& config, const Gpt2Weights& weights) {
+  ReferenceConfig ref{config.vocab_size, config.n_positions, config.n_embd, config.n_layer,
+                      config.n_head,     config.mlp_width(), config.layer_norm_epsilon};
+  std::map<std::string, std::vector<float>> tensors;
+  for (const auto& [name, tensor] : weights.Named(config)) {
+    torch::Tensor flat = tensor.detach().to(torch::kFloat32).contiguous().view(-1);
+    tensors[name] = std::vector<float>(flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel());
+  }
+  return ReferenceGpt2(ref, std::move(tensors));
+}
+
+torch::Tensor Tokens(const std::vector<std::vector<int64_t>>& rows) {
+  std::vector<torch::Tensor> list;
+  for (const auto& row : rows) list.push_back(torch::tensor(row, torch::kInt64));
+  return torch::stack(list);
+}
+
+// Left-pads `rows` to one length: tokens [B, T] (padding id 0) and mask [B, T].
+ForwardInput LeftPadded(const std::vector<std::vector<int64_t>>& rows) {
+  int64_t length = 0;
+  for (const auto& row : rows) length = std::max<int64_t>(length, row.size());
+  torch::Tensor tokens = torch::zeros({static_cast<int64_t>(rows.size()), length}, torch::kInt64);
+  torch::Tensor mask = torch::zeros_like(tokens);
+  for (size_t b = 0; b < rows.size(); ++b) {
+    int64_t pad = length - static_cast<int64_t>(rows[b].size());
+    tokens[b].narrow(0, pad, rows[b].size()).copy_(torch::tensor(rows[b], torch::kInt64));
+    mask[b].narrow(0, pad, rows[b].size()).fill_(1);
+  }
+  return {tokens, mask};
+}
+
+double MaxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a - b).abs().max().item<double>();
+}
+
+std::vector<int64_t> RandomIds(int64_t length, int64_t vocab, uint64_t seed) {
+  torch::manual_seed(seed);
+  torch::Tensor ids = torch::randint(vocab, {length}, torch::kInt64);
+  return std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + length);
+}
+
+class Gpt2ModelTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    config_ = new Gpt2Config(TestConfig());
+    model_ = new Gpt2Model(*config_, PerturbedWeights(*config_, 7));
+  }
+  static void TearDownTestSuite() {
+    delete model_;
+    delete config_;
+  }
+
+  static torch::Tensor Logits(const torch::Tensor& tokens, const ForwardOptions& options = {}) {
+    return model_->Forward({tokens, torch::Tensor()}, options);
+  }
+
+  static Gpt2Config* config_;
+  static Gpt2Model* model_;
+};
+Gpt2Config* Gpt2ModelTest::config_ = nullptr;
+Gpt2Model* Gpt2ModelTest::model_ = nullptr;
+
+TEST_F(Gpt2ModelTest, LogitsMatchIndependentReference) {
+  ReferenceGpt2 reference = ReferenceFromWeights(*config_, model_->weights());
+  std::vector<std::vector<int64_t>> rows = {RandomIds(23, 257, 1), RandomIds(23, 257, 2)};
+  torch::Tensor logits = Logits(Tokens(rows));
+  ASSERT_EQ(logits.sizes(), (std::vector<int64_t>{2, 23, 257}));
+  double max_diff = 0;
+  for (size_t b = 0; b < rows.size(); ++b) {
+    auto expected = reference.Logits(rows[b]);
+    for (size_t t = 0; t < expected.size(); ++t) {
+      max_diff = std::max(max_diff, MaxAbsDiff(logits[b][t], torch::tensor(expected[t])));
+    }
+  }
+  std::printf("max |logit - reference| = %.3g (logit scale %.3g)\n", max_diff,
+              logits.abs().max().item<double>());
+  EXPECT_LT(max_diff, 1e-4);
+}
+
+TEST_F(Gpt2ModelTest, LastPositionLogitsAreTheLastRowOfFullLogits) {
+  torch::Tensor tokens = Tokens({RandomIds(9, 257, 3)});
+  ForwardOptions options;
+  options.last_position_logits = true;
+  torch::Tensor last = Logits(tokens, options);
+  ASSERT_EQ(last.sizes(), (std::vector<int64_t>{1, 1, 257}));
+  EXPECT_LT(MaxAbsDiff(last[0][0], Logits(tokens)[0][8]), 1e-5);
+}
+
+TEST_F(Gpt2ModelTest, CachedDecodingEqualsFullRecomputation) {
+  std::vector<int64_t> ids = RandomIds(20, 257, 4);
+  torch::Tensor tokens = Tokens({ids});
+  torch::Tensor full = Logits(tokens);
+  KvCache cache;
+  ForwardOptions options;
+  options.cache = &cache;
+  torch::Tensor prefill = Logits(tokens.narrow(1, 0, 6), options);
+  EXPECT_LT(MaxAbsDiff(prefill[0], full[0].narrow(0, 0, 6)), 1e-5);
+  for (int64_t t = 6; t < 20; ++t) {
+    torch::Tensor step = Logits(tokens.narrow(1, t, 1), options);
+    EXPECT_LT(MaxAbsDiff(step[0][0], full[0][t]), 1e-5) << "position " << t;
+  }
+  EXPECT_EQ(cache.length(), 20);
+  EXPECT_EQ(cache.next_position.item<int64_t>(), 20);
+}
+
+TEST_F(Gpt2ModelTest, CachedDecodingOfALeftPaddedBatchEqualsEachRowAlone) {
+  std::vector<std::vector<int64_t>> prompts = {RandomIds(3, 257, 5), RandomIds(8, 257, 6)};
+  std::vector<int64_t> next = {17, 42};
+  KvCache cache;
+  ForwardOptions options;
+  options.cache = &cache;
+  model_->Forward(LeftPadded(prompts), options);
+  torch::Tensor step = Logits(torch::tensor(next, torch::kInt64).view({2, 1}), options);
+  for (int b = 0; b < 2; ++b) {
+    std::vector<int64_t> alone = prompts[b];
+    alone.push_back(next[b]);
+    torch::Tensor expected = Logits(Tokens({alone}))[0][alone.size() - 1];
+    EXPECT_LT(MaxAbsDiff(step[b][0], expected), 1e-5) << "row " << b;
+  }
+  // Dropping row 0 keeps row 1 decoding as before.
+  cache.SelectRows(torch::tensor({1}, torch::kInt64));
+  torch::Tensor after = Logits(torch::tensor({{7}}, torch::kInt64), options);
+  std::vector<int64_t> alone = prompts[1];
+  alone.insert(alone.end(), {next[1], 7});
+  EXPECT_LT(MaxAbsDiff(after[0][0], Logits(Tokens({alone}))[0][alone.size() - 1]), 1e-5);
+}
+
+TEST_F(Gpt2ModelTest, LeftPaddedBatchEqualsEachRowAlone) {
+  std::vector<std::vector<int64_t>> rows = {RandomIds(3, 257, 7), RandomIds(11, 257, 8),
+                                            RandomIds(7, 257, 9)};
+  torch::Tensor batch = model_->Forward(LeftPadded(rows));
+  for (size_t b = 0; b < rows.size(); ++b) {
+    int64_t n = rows[b].size(), pad = 11 - n;
+    torch::Tensor alone = Logits(Tokens({rows[b]}))[0];
+    EXPECT_LT(MaxAbsDiff(batch[b].narrow(0, pad, n), alone), 1e-5) << "row " << b;
+  }
+  EXPECT_TRUE(batch.isfinite().all().item<bool>()) << "padding positions must stay finite";
+}
+
+TEST_F(Gpt2ModelTest, AnAllPaddingRowStaysFinite) {
+  ForwardInput input = LeftPadded({RandomIds(4, 257, 10), {}});
+  torch::Tensor logits = model_->Forward(input);
+  EXPECT_TRUE(logits.isfinite().all().item<bool>());
+}
+
+TEST_F(Gpt2ModelTest, CaptureAtEveryPointHasTheDocumentedShape) {
+  torch::Tensor tokens = Tokens({RandomIds(5, 257, 11), RandomIds(5, 257, 12)});
+  Interventions interventions;
+  interventions.Capture({HookPoint::kEmbed, 0});
+  const std::vector<HookPoint> per_layer = {HookPoint::kResidPre, HookPoint::kAttnOut,
+                                            HookPoint::kMlpIn, HookPoint::kMlpOut,
+                                            HookPoint::kResidPost};
+  for (int64_t l = 0; l < config_->n_layer; ++l) {
+    for (HookPoint p : per_layer) interventions.Capture({p, l});
+  }
+  ForwardOptions options;
+  options.interventions = &interventions;
+  Logits(tokens, options);
+  torch::Tensor embed = interventions.Captured({HookPoint::kEmbed, 0});
+  ASSERT_TRUE(embed.defined());
+  EXPECT_TRUE(torch::equal(embed, model_->weights().wte.index({tokens})));
+  for (int64_t l = 0; l < config_->n_layer; ++l) {
+    for (HookPoint p : per_layer) {
+      torch::Tensor t = interventions.Captured({p, l});
+      ASSERT_TRUE(t.defined()) << HookPointName(p) << " " << l;
+      int64_t width = p == HookPoint::kMlpIn ? config_->mlp_width() : config_->n_embd;
+      EXPECT_EQ(t.sizes(), (std::vector<int64_t>{2, 5, width})) << HookPointName(p) << " " << l;
+    }
+  }
+  // The residual stream adds up: resid_post = resid_pre + attn_out + mlp_out.
+  torch::Tensor sum = interventions.Captured({HookPoint::kResidPre, 2}) +
+                      interventions.Captured({HookPoint::kAttnOut, 2}) +
+                      interventions.Captured({HookPoint::kMlpOut, 2});
+  EXPECT_LT(MaxAbsDiff(sum, interventions.Captured({HookPoint::kResidPost, 2})), 1e-5);
+}
+
+TEST_F(Gpt2ModelTest, StopAfterLayerReturnsNoLogitsButCaptures) {
+  Interventions interventions;
+  interventions.Capture({HookPoint::kMlpIn, 1});
+  interventions.Capture({HookPoint::kMlpIn, 2});
+  ForwardOptions options;
+  options.interventions = &interventions;
+  options.stop_after_layer = 1;
+  EXPECT_FALSE(Logits(Tokens({RandomIds(4, 257, 13)}), options).defined());
+  EXPECT_TRUE(interventions.Captured({HookPoint::kMlpIn, 1}).defined());
+  EXPECT_FALSE(interventions.Captured({HookPoint::kMlpIn, 2}).defined());
+}
+
+TEST_F(Gpt2ModelTest, ReplacingResidPostWithItsCaptureIsANoOp) {
+  torch::Tensor tokens = Tokens({RandomIds(6, 257, 14)});
+  Interventions capture;
+  capture.Capture({HookPoint::kResidPost, 1});
+  ForwardOptions options;
+  options.interventions = &capture;
+  torch::Tensor clean = Logits(tokens, options);
+  torch::Tensor state = capture.Captured({HookPoint::kResidPost, 1});
+
+  Interventions replace;
+  replace.Replace({HookPoint::kResidPost, 1}, {{0, 2}, {0, 4}},
+                  state[0].index({torch::tensor({2, 4}, torch::kInt64)}));
+  options.interventions = &replace;
+  EXPECT_TRUE(torch::equal(Logits(tokens, options), clean));
+}
+
+TEST_F(Gpt2ModelTest, AddingAtMlpOutChangesLogitsOnlyFromThatPositionOn) {
+  torch::Tensor tokens = Tokens({RandomIds(8, 257, 15)});
+  torch::Tensor clean = Logits(tokens);
+  // A random direction: a constant vector would vanish in the next LayerNorm.
+  torch::manual_seed(1);
+  Interventions add;
+  add.Add({HookPoint::kMlpOut, 1}, {{0, 4}}, torch::randn({config_->n_embd}));
+  ForwardOptions options;
+  options.interventions = &add;
+  torch::Tensor edited = Logits(tokens, options);
+  EXPECT_TRUE(torch::equal(edited[0].narrow(0, 0, 4), clean[0].narrow(0, 0, 4)));
+  for (int64_t t = 4; t < 8; ++t) {
+    EXPECT_GT(MaxAbsDiff(edited[0][t], clean[0][t]), 1e-3) << "position " << t;
+  }
+}
+
+TEST_F(Gpt2ModelTest, EmbedNoiseAtSubjectPositionsChangesTheRun) {
+  torch::Tensor tokens = Tokens({RandomIds(6, 257, 16)});
+  torch::manual_seed(0);
+  Interventions noise;
+  noise.Add({HookPoint::kEmbed, 0}, {{0, 1}, {0, 2}}, torch::randn({2, config_->n_embd}) * 0.3);
+  ForwardOptions options;
+  options.interventions = &noise;
+  torch::Tensor clean = Logits(tokens), noisy = Logits(tokens, options);
+  EXPECT_TRUE(torch::equal(noisy[0][0], clean[0][0]));
+  EXPECT_GT(MaxAbsDiff(noisy[0][5], clean[0][5]), 1e-3);
+}
+
+TEST_F(Gpt2ModelTest, AddWithoutSitesReachesEveryRowAndPosition) {
+  torch::Tensor tokens = Tokens({RandomIds(3, 257, 17), RandomIds(3, 257, 18)});
+  Interventions everywhere, each;
+  torch::manual_seed(2);
+  torch::Tensor delta = torch::randn({config_->n_embd});
+  everywhere.Add({HookPoint::kResidPre, 2}, {}, delta);
+  std::vector<Site> all;
+  for (int64_t b = 0; b < 2; ++b) {
+    for (int64_t t = 0; t < 3; ++t) all.push_back({b, t});
+  }
+  each.Add({HookPoint::kResidPre, 2}, all, delta);
+  ForwardOptions a, b;
+  a.interventions = &everywhere;
+  b.interventions = &each;
+  EXPECT_LT(MaxAbsDiff(Logits(tokens, a), Logits(tokens, b)), 1e-6);
+}
+
+// --- Rank-one edits ---------------------------------------------------------
+
+RankOneDelta RandomDelta(const Gpt2Config& config, int64_t layer, uint64_t seed) {
+  torch::manual_seed(seed);
+  return {layer, torch::randn({config.mlp_width()}) * 0.1, torch::randn({config.n_embd}) * 0.5};
+}
+
+// The base weights with every delta merged: W_proj [M, C] += u lambda^T.
+Gpt2Model MergedModel(const Gpt2Config& config, const Gpt2Weights& base,
+                      const std::vector<RankOneDelta>& deltas) {
+  Gpt2Weights merged = base.To(torch::kCPU, torch::kFloat32);
+  for (const RankOneDelta& d : deltas) {
+    torch::Tensor& w = merged.layers[d.layer].mlp_proj_weight;
+    w = w + torch::outer(d.u, d.lambda);
+  }
+  return Gpt2Model(config, std::move(merged));
+}
+
+TEST_F(Gpt2ModelTest, RankOneDeltasEqualMergedWeights) {
+  std::vector<RankOneDelta> deltas = {RandomDelta(*config_, 1, 1), RandomDelta(*config_, 1, 2),
+                                      RandomDelta(*config_, 3, 3)};
+  RowEdits edits{{EditView::Build(deltas, torch::kCPU, torch::kFloat32)}, {}};
+  ForwardOptions options;
+  options.edits = &edits;
+  torch::Tensor tokens = Tokens({RandomIds(10, 257, 19), RandomIds(10, 257, 20)});
+  torch::Tensor factored = Logits(tokens, options);
+  torch::Tensor merged = MergedModel(*config_, model_->weights(), deltas).Forward({tokens, {}});
+  double diff = MaxAbsDiff(factored, merged);
+  std::printf("max |factored - merged| = %.3g, edit moved logits by %.3g\n", diff,
+              MaxAbsDiff(factored, Logits(tokens)));
+  EXPECT_LT(diff, 1e-5);
+  EXPECT_GT(MaxAbsDiff(factored, Logits(tokens)), 1e-2);
+}
+
+TEST_F(Gpt2ModelTest, RowsMixingViewsMatchTheirOwnModelsAndBaseRowsAreExact) {
+  std::vector<RankOneDelta> first = {RandomDelta(*config_, 2, 4)};
+  std::vector<RankOneDelta> second = {RandomDelta(*config_, 0, 5)};
+  RowEdits edits{{EditView::Build(first, torch::kCPU, torch::kFloat32),
+                  EditView::Build(second, torch::kCPU, torch::kFloat32)},
+                 {0, -1, 1}};
+  ForwardOptions options;
+  options.edits = &edits;
+  std::vector<int64_t> ids = RandomIds(7, 257, 21);
+  torch::Tensor tokens = Tokens({ids, ids, ids});
+  torch::Tensor mixed = Logits(tokens, options);
+  torch::Tensor base = Logits(tokens);
+  EXPECT_TRUE(torch::equal(mixed[1], base[1]));
+  EXPECT_LT(MaxAbsDiff(mixed[0], MergedModel(*config_, model_->weights(), first)
+                                     .Forward({tokens, {}})[0]), 1e-5);
+  EXPECT_LT(MaxAbsDiff(mixed[2], MergedModel(*config_, model_->weights(), second)
+                                     .Forward({tokens, {}})[2]), 1e-5);
+}
+
+TEST_F(Gpt2ModelTest, AnEmptyEditViewEqualsNoEditsBitForBit) {
+  RowEdits edits{{EditView::Build({}, torch::kCPU, torch::kFloat32)}, {}};
+  ForwardOptions options;
+  options.edits = &edits;
+  torch::Tensor tokens = Tokens({RandomIds(6, 257, 22)});
+  EXPECT_TRUE(torch::equal(Logits(tokens, options), Logits(tokens)));
+}
+
+// --- Gradients --------------------------------------------------------------
+
+TEST(Gpt2ModelGradientTest, LossBackwardReachesTheWeights) {
+  Gpt2Config config = TestConfig();
+  Gpt2Weights weights = PerturbedWeights(config, 3);
+  for (torch::Tensor& t : weights.Parameters()) t.requires_grad_(true);
+  Gpt2Model model(config, weights);
+  torch::Tensor tokens = Tokens({RandomIds(8, 257, 23)});
+  torch::Tensor logits = model.Forward({tokens, {}});
+  torch::Tensor loss = torch::nn::functional::cross_entropy(
+      logits[0].narrow(0, 0, 7), tokens[0].narrow(0, 1, 7));
+  loss.backward();
+  ASSERT_TRUE(model.weights().wte.grad().defined());
+  EXPECT_GT(model.weights().wte.grad().abs().sum().item<double>(), 0);
+  ASSERT_TRUE(model.weights().layers[1].mlp_fc_weight.grad().defined());
+  EXPECT_GT(model.weights().layers[1].mlp_fc_weight.grad().abs().sum().item<double>(), 0);
+}
+
+TEST_F(Gpt2ModelTest, ADeltaAddedAtMlpOutReceivesAGradient) {
+  torch::Tensor delta = torch::zeros({config_->n_embd}, torch::requires_grad());
+  Interventions add;
+  add.Add({HookPoint::kMlpOut, 2}, {{0, 3}}, delta);
+  ForwardOptions options;
+  options.interventions = &add;
+  torch::Tensor logits = Logits(Tokens({RandomIds(6, 257, 24)}), options);
+  torch::log_softmax(logits[0][5], -1)[65].backward();
+  ASSERT_TRUE(delta.grad().defined());
+  EXPECT_GT(delta.grad().abs().sum().item<double>(), 0);
+}
+
+TEST(BlasInfoTest, NamesTheLibraryProvidingSgemm) {
+  std::string blas = DescribeBlas();
+  std::printf("BLAS: %s\n", blas.c_str());
+  EXPECT_THAT(blas, ::testing::HasSubstr("blas"));
+}
+
+}  // namespace
+}  // namespace romed
