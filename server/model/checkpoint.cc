@@ -83,6 +83,23 @@ absl::Status WriteTextFile(const std::string& path, const std::string& text) {
   return absl::OkStatus();
 }
 
+// UTF-8 bytes of one code point below U+10000 (bytes_to_unicode() needs
+// only the first two byte lengths).
+std::string EncodeUtf8(char32_t c) {
+  std::string out;
+  if (c < 0x80) {
+    out.push_back(static_cast<char>(c));
+  } else if (c < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (c >> 6)));
+    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xE0 | (c >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  }
+  return out;
+}
+
 // ---- Phase 1: config ---------------------------------------------------------
 
 absl::StatusOr<Gpt2Config> LoadConfig(const std::string& path, const std::string& text) {
@@ -273,6 +290,14 @@ std::string Sha256Hex(const std::string& config_text, const WeightFiles& files) 
 }
 
 }  // namespace
+
+TokenizerFiles ByteLevelTokenizerFiles() {
+  const std::vector<char32_t>& symbols = Gpt2Tokenizer::ByteToUnicode();
+  nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
+  for (int byte = 0; byte < 256; ++byte) vocab[EncodeUtf8(symbols[byte])] = byte;
+  vocab["<|endoftext|>"] = 256;
+  return TokenizerFiles{vocab.dump(), "#version: 0.2\n"};
+}
 
 absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& dir, const LoadOptions& options) {
   if (!IsDirectory(dir)) {

@@ -57,6 +57,17 @@ absl::Status SaveCheckpoint(const std::string& dir, const Gpt2Config& config,
                             const std::string& merges_txt,
                             torch::Dtype dtype = torch::kFloat32);
 
+// The texts of vocab.json and merges.txt for the smallest complete GPT-2
+// tokenizer: id b is byte b's bytes_to_unicode() symbol (b in 0..255),
+// "<|endoftext|>" is 256 (so V = 257), and there are no merges (merges.txt is
+// only the "#version: 0.2" line). Any UTF-8 text encodes, one token per byte.
+// Random models (romed-random-model --byte_level) and tests use it.
+struct TokenizerFiles {
+  std::string vocab_json;
+  std::string merges_txt;
+};
+TokenizerFiles ByteLevelTokenizerFiles();
+
 }  // namespace romed
 
 #endif  // ROMED_SERVER_MODEL_CHECKPOINT_H_

@@ -7,30 +7,13 @@
 #include <string>
 #include <vector>
 
-#include "nlohmann/json.hpp"
 #include "server/model/checkpoint.h"
 #include "server/model/gpt2_weights.h"
-#include "server/model/tokenizer.h"
 
 namespace romed::testing {
 namespace {
 
 constexpr int64_t kByteLevelVocabSize = 257;  // 256 byte symbols + <|endoftext|>
-
-std::string EncodeUtf8(char32_t c) {
-  std::string out;
-  if (c < 0x80) {
-    out.push_back(static_cast<char>(c));
-  } else if (c < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (c >> 6)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else {  // bytes_to_unicode() stays below U+0800; kept general for clarity
-    out.push_back(static_cast<char>(0xE0 | (c >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -46,15 +29,9 @@ Gpt2Config TinyConfig() {
   return config;
 }
 
-std::string ByteLevelVocabJson() {
-  const std::vector<char32_t>& symbols = Gpt2Tokenizer::ByteToUnicode();
-  nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
-  for (int byte = 0; byte < 256; ++byte) vocab[EncodeUtf8(symbols[byte])] = byte;
-  vocab["<|endoftext|>"] = 256;
-  return vocab.dump();
-}
+std::string ByteLevelVocabJson() { return ByteLevelTokenizerFiles().vocab_json; }
 
-std::string ByteLevelMergesTxt() { return "#version: 0.2\n"; }
+std::string ByteLevelMergesTxt() { return ByteLevelTokenizerFiles().merges_txt; }
 
 std::string MakeTempDir(const std::string& prefix) {
   const char* tmpdir = std::getenv("TMPDIR");
