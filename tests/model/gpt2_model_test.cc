@@ -13,12 +13,14 @@
 #include <gtest/gtest.h>
 
 #include "server/model/blas_info.h"
+#include "server/model/checkpoint.h"
 #include "tests/model/reference_gpt2.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/tiny_model.h"
 
 namespace romed {
 namespace {
 
-using ::romed::testing::ReferenceConfig;
 using ::romed::testing::ReferenceGpt2;
 
 // Four layers so hooks, edits and caches are exercised past the first block.
@@ -40,18 +42,6 @@ Gpt2Weights PerturbedWeights(const Gpt2Config& config, uint64_t seed) {
   torch::manual_seed(seed);
   for (torch::Tensor& t : weights.Parameters()) t.add_(torch::randn_like(t) * 0.1);
   return weights;
-}
-
-// The same weights as plain float arrays by HF name (torch only copies).
-ReferenceGpt2 ReferenceFromWeights(const Gpt2Config& config, const Gpt2Weights& weights) {
-  ReferenceConfig ref{config.vocab_size, config.n_positions, config.n_embd, config.n_layer,
-                      config.n_head,     config.mlp_width(), config.layer_norm_epsilon};
-  std::map<std::string, std::vector<float>> tensors;
-  for (const auto& [name, tensor] : weights.Named(config)) {
-    torch::Tensor flat = tensor.detach().to(torch::kFloat32).contiguous().view(-1);
-    tensors[name] = std::vector<float>(flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel());
-  }
-  return ReferenceGpt2(ref, std::move(tensors));
 }
 
 torch::Tensor Tokens(const std::vector<std::vector<int64_t>>& rows) {
@@ -86,27 +76,40 @@ std::vector<int64_t> RandomIds(int64_t length, int64_t vocab, uint64_t seed) {
 
 class Gpt2ModelTest : public ::testing::Test {
  protected:
+  // Writes the perturbed weights as a Hugging Face checkpoint and loads it
+  // back, so the golden test covers the loader's layout too.
   static void SetUpTestSuite() {
     config_ = new Gpt2Config(TestConfig());
-    model_ = new Gpt2Model(*config_, PerturbedWeights(*config_, 7));
+    dir_ = new std::string(testing::MakeTempDir("gpt2_model_test"));
+    absl::Status saved =
+        SaveCheckpoint(*dir_, *config_, PerturbedWeights(*config_, 7),
+                       testing::ByteLevelVocabJson(), testing::ByteLevelMergesTxt());
+    ASSERT_TRUE(saved.ok()) << saved;
+    absl::StatusOr<Checkpoint> loaded = LoadCheckpoint(*dir_);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    model_ = new Gpt2Model(loaded->config, loaded->weights);
   }
   static void TearDownTestSuite() {
     delete model_;
+    delete dir_;
     delete config_;
   }
+  void SetUp() override { ASSERT_NE(model_, nullptr) << "checkpoint did not load"; }
 
   static torch::Tensor Logits(const torch::Tensor& tokens, const ForwardOptions& options = {}) {
     return model_->Forward({tokens, torch::Tensor()}, options);
   }
 
   static Gpt2Config* config_;
+  static std::string* dir_;  // the checkpoint directory
   static Gpt2Model* model_;
 };
 Gpt2Config* Gpt2ModelTest::config_ = nullptr;
+std::string* Gpt2ModelTest::dir_ = nullptr;
 Gpt2Model* Gpt2ModelTest::model_ = nullptr;
 
 TEST_F(Gpt2ModelTest, LogitsMatchIndependentReference) {
-  ReferenceGpt2 reference = ReferenceFromWeights(*config_, model_->weights());
+  ReferenceGpt2 reference = ReferenceGpt2::LoadDir(*dir_);
   std::vector<std::vector<int64_t>> rows = {RandomIds(23, 257, 1), RandomIds(23, 257, 2)};
   torch::Tensor logits = Logits(Tokens(rows));
   ASSERT_EQ(logits.sizes(), (std::vector<int64_t>{2, 23, 257}));
@@ -119,6 +122,24 @@ TEST_F(Gpt2ModelTest, LogitsMatchIndependentReference) {
   }
   std::printf("max |logit - reference| = %.3g (logit scale %.3g)\n", max_diff,
               logits.abs().max().item<double>());
+  EXPECT_LT(max_diff, 1e-4);
+}
+
+TEST(Gpt2ModelGoldenTest, TinyCheckpointMatchesIndependentReference) {
+  Gpt2Config config = testing::TinyConfig();
+  config.n_layer = 3;
+  std::string dir = testing::WriteTinyCheckpoint(config, 11);
+  ASSERT_FALSE(dir.empty());
+  ASSERT_OK_AND_ASSIGN(Checkpoint checkpoint, LoadCheckpoint(dir));
+  Gpt2Model model(checkpoint.config, checkpoint.weights);
+  std::vector<int64_t> ids = RandomIds(30, 257, 31);
+  torch::Tensor logits = model.Forward({Tokens({ids}), {}});
+  auto expected = ReferenceGpt2::LoadDir(dir).Logits(ids);
+  double max_diff = 0;
+  for (size_t t = 0; t < ids.size(); ++t) {
+    max_diff = std::max(max_diff, MaxAbsDiff(logits[0][t], torch::tensor(expected[t])));
+  }
+  std::printf("tiny checkpoint: max |logit - reference| = %.3g\n", max_diff);
   EXPECT_LT(max_diff, 1e-4);
 }
 
