@@ -64,8 +64,8 @@ class PreTokenRegex {
       // The alternatives cover every character, so only a resource limit
       // (JIT stack, match limit) can stop a match.
       if (rc < 0) {
-        return absl::ResourceExhaustedError(
-            absl::StrCat("pre-tokenisation failed at byte offset ", offset, " (PCRE2 error ", rc, ")"));
+        return absl::ResourceExhaustedError(absl::StrCat("pre-tokenisation failed at byte offset ",
+                                                         offset, " (PCRE2 error ", rc, ")"));
       }
       const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match.get());
       out->push_back(text.substr(ovector[0], ovector[1] - ovector[0]));
@@ -81,7 +81,7 @@ class PreTokenRegex {
     PCRE2_SIZE error_offset = 0;
     code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
                           PCRE2_UTF | PCRE2_UCP, &error, &error_offset, nullptr);
-    if (code_ == nullptr) std::abort();  // A constant pattern: a bug, not input.
+    if (code_ == nullptr) std::abort();            // A constant pattern: a bug, not input.
     pcre2_jit_compile(code_, PCRE2_JIT_COMPLETE);  // Falls back to the interpreter.
   }
   pcre2_code* code_ = nullptr;
@@ -140,7 +140,10 @@ std::u32string DecodeUtf8(std::string_view text) {
   for (size_t i = 0; i < text.size();) {
     const auto b0 = static_cast<unsigned char>(text[i]);
     const size_t length = b0 < 0x80 ? 1 : b0 < 0xE0 ? 2 : b0 < 0xF0 ? 3 : 4;
-    char32_t c = length == 1 ? b0 : length == 2 ? (b0 & 0x1F) : length == 3 ? (b0 & 0x0F) : (b0 & 0x07);
+    char32_t c = length == 1   ? b0
+                 : length == 2 ? (b0 & 0x1F)
+                 : length == 3 ? (b0 & 0x0F)
+                               : (b0 & 0x07);
     for (size_t k = 1; k < length && i + k < text.size(); ++k) {
       c = (c << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3F);
     }
@@ -156,8 +159,7 @@ absl::Status InvalidUtf8Error(int64_t offset) {
 }
 
 uint64_t PackPair(int32_t left, int32_t right) {
-  return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) |
-         static_cast<uint32_t>(right);
+  return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
 }
 
 // Decode's bytes for one spelling: each character through the inverse byte
@@ -289,15 +291,17 @@ int32_t Gpt2Tokenizer::Impl::InternSymbol(const std::string& spelling) {
 }
 
 absl::Status Gpt2Tokenizer::Impl::ParseVocab(std::string_view vocab_json) {
-  const nlohmann::json json = nlohmann::json::parse(vocab_json, nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json json =
+      nlohmann::json::parse(vocab_json, nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded() || !json.is_object()) {
     return absl::InvalidArgumentError("vocab.json is not a JSON object of token -> id");
   }
   for (const auto& [token, value] : json.items()) {
     if (!value.is_number_integer() || value.get<int64_t>() < 0 ||
         value.get<int64_t>() >= kMaxVocabId) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "vocab.json: the id of token \"", token, "\" is not an integer in [0, 2^24): ", value.dump()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("vocab.json: the id of token \"", token,
+                       "\" is not an integer in [0, 2^24): ", value.dump()));
     }
     const int64_t id = value.get<int64_t>();
     if (id >= static_cast<int64_t>(id_to_token.size())) {
@@ -409,8 +413,9 @@ absl::Status Gpt2Tokenizer::Impl::EncodePiece(std::string_view piece, BpeWork* w
   for (int32_t i = 0; i >= 0 && i < static_cast<int32_t>(piece.size()); i = work->next[i]) {
     const int64_t id = symbol_to_id[work->symbol[i]];
     if (id < 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the BPE symbol of \"", std::string(piece), "\" at byte ", i, " is not in the vocabulary"));
+      return absl::FailedPreconditionError(absl::StrCat("the BPE symbol of \"", std::string(piece),
+                                                        "\" at byte ", i,
+                                                        " is not in the vocabulary"));
     }
     ids->push_back(id);
   }
@@ -517,7 +522,9 @@ int64_t Gpt2Tokenizer::TokenToId(std::string_view token) const {
   return it == impl_->token_to_id.end() ? -1 : it->second;
 }
 
-int64_t Gpt2Tokenizer::vocab_size() const { return static_cast<int64_t>(impl_->id_to_token.size()); }
+int64_t Gpt2Tokenizer::vocab_size() const {
+  return static_cast<int64_t>(impl_->id_to_token.size());
+}
 
 int64_t Gpt2Tokenizer::eos_id() const { return impl_->eos_id; }
 

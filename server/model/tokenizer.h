@@ -36,8 +36,8 @@ class Gpt2Tokenizer {
   static absl::StatusOr<std::unique_ptr<Gpt2Tokenizer>> FromText(std::string_view vocab_json,
                                                                  std::string_view merges_txt);
   // Reads the two files; NotFoundError naming a missing file.
-  static absl::StatusOr<std::unique_ptr<Gpt2Tokenizer>> FromFiles(const std::string& vocab_json_path,
-                                                                  const std::string& merges_path);
+  static absl::StatusOr<std::unique_ptr<Gpt2Tokenizer>> FromFiles(
+      const std::string& vocab_json_path, const std::string& merges_path);
   ~Gpt2Tokenizer();
 
   // Encodes UTF-8 text (no special tokens: "<|endoftext|>" is plain text).

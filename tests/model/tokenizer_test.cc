@@ -73,12 +73,12 @@ TEST(FindInvalidUtf8Test, ReturnsTheOffsetOfTheFirstBadByte) {
   EXPECT_EQ(FindInvalidUtf8("plain ascii"), -1);
   EXPECT_EQ(FindInvalidUtf8("caf\xC3\xA9 \xF0\x9F\x98\x80"), -1);
   EXPECT_EQ(FindInvalidUtf8("abc\xFF"), 3);
-  EXPECT_EQ(FindInvalidUtf8("ab\xE2\x82"), 2);          // Truncated.
-  EXPECT_EQ(FindInvalidUtf8("\xC0\xAF"), 0);            // Overlong '/'.
-  EXPECT_EQ(FindInvalidUtf8("x\xE0\x80\x80"), 1);       // Overlong NUL.
-  EXPECT_EQ(FindInvalidUtf8("xy\xED\xA0\x80"), 2);      // Surrogate U+D800.
-  EXPECT_EQ(FindInvalidUtf8("\xF4\x90\x80\x80"), 0);    // Above U+10FFFF.
-  EXPECT_EQ(FindInvalidUtf8("a\x80"), 1);               // Lone continuation.
+  EXPECT_EQ(FindInvalidUtf8("ab\xE2\x82"), 2);        // Truncated.
+  EXPECT_EQ(FindInvalidUtf8("\xC0\xAF"), 0);          // Overlong '/'.
+  EXPECT_EQ(FindInvalidUtf8("x\xE0\x80\x80"), 1);     // Overlong NUL.
+  EXPECT_EQ(FindInvalidUtf8("xy\xED\xA0\x80"), 2);    // Surrogate U+D800.
+  EXPECT_EQ(FindInvalidUtf8("\xF4\x90\x80\x80"), 0);  // Above U+10FFFF.
+  EXPECT_EQ(FindInvalidUtf8("a\x80"), 1);             // Lone continuation.
 }
 
 TEST(PreTokenizeTest, SplitsWordsContractionsAndWhitespaceLikeGpt2) {
@@ -160,8 +160,8 @@ TEST(TinyVocabularyTest, FailsOnlyWhenTextEndsOnASymbolMissingFromTheVocabulary)
   auto tokenizer = TinyTokenizer({"abc"}, "a b\nab c\n");  // "ab" is not a token.
   ASSERT_NE(tokenizer, nullptr);
   EXPECT_EQ(EncodeOrDie(*tokenizer, "abc"), (Ids{256}));
-  EXPECT_THAT(tokenizer->Encode("ab"), StatusIs(absl::StatusCode::kFailedPrecondition,
-                                                HasSubstr("not in the vocabulary")));
+  EXPECT_THAT(tokenizer->Encode("ab"),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not in the vocabulary")));
 }
 
 TEST(TinyVocabularyTest, EncodeWithSpecialMapsEndOfTextToEos) {
@@ -342,9 +342,10 @@ TEST_F(Gpt2VocabularyTest, EncodesConcurrentlyWithTheSameResult) {
 
 // About 1 MB of varied English-like text.
 std::string MegabyteOfText() {
-  const std::vector<std::string> words = {
-      "the", "model", "Paris", "edits", "facts", "quickly", "tokenizer's", "1889", "tower",
-      "was", "built", "in", "France", "and", "it", "stands", "tall", "neurons", "GPT-2"};
+  const std::vector<std::string> words = {"the",     "model",       "Paris",   "edits", "facts",
+                                          "quickly", "tokenizer's", "1889",    "tower", "was",
+                                          "built",   "in",          "France",  "and",   "it",
+                                          "stands",  "tall",        "neurons", "GPT-2"};
   std::string text;
   uint64_t state = 12345;
   while (text.size() < (1u << 20)) {

@@ -29,8 +29,7 @@ struct MergeRule {
 };
 
 uint64_t PackPair(int32_t left, int32_t right) {
-  return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) |
-         static_cast<uint32_t>(right);
+  return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
 }
 
 // Interned byte strings; ids 0..255 are the single bytes.
@@ -337,14 +336,14 @@ absl::StatusOr<std::vector<std::string>> CheckRequiredWords(const std::vector<st
     const std::string& word = words[i];
     const int64_t bad = FindInvalidUtf8(word);
     if (bad >= 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "required word ", i, " is not valid UTF-8 at byte offset ", bad));
+      return absl::InvalidArgumentError(
+          absl::StrCat("required word ", i, " is not valid UTF-8 at byte offset ", bad));
     }
     ASSIGN_OR_RETURN(std::vector<std::string_view> pieces, PreTokenize(word));
     if (pieces.size() != 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "required word \"", word, "\" is not one GPT-2 pre-token (it splits into ",
-          pieces.size(), " pieces), so it can never be one token"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("required word \"", word, "\" is not one GPT-2 pre-token (it splits into ",
+                       pieces.size(), " pieces), so it can never be one token"));
     }
     if (seen.insert(word).second) unique.push_back(word);
   }

@@ -62,9 +62,9 @@ struct BpeTrainerOptions {
 };
 
 struct BpeModel {
-  std::string vocab_json;  // The text of vocab.json: {"token": id, ...} in id order.
-  std::string merges_txt;  // The text of merges.txt: "#version: 0.2", then "a b" lines.
-  int64_t vocab_size = 0;  // Entries in vocab_json (<= options.vocab_size).
+  std::string vocab_json;        // The text of vocab.json: {"token": id, ...} in id order.
+  std::string merges_txt;        // The text of merges.txt: "#version: 0.2", then "a b" lines.
+  int64_t vocab_size = 0;        // Entries in vocab_json (<= options.vocab_size).
   int64_t frequency_merges = 0;  // Merges learned from pair counts.
   int64_t required_merges = 0;   // Merges appended for required words.
 };
