@@ -36,11 +36,21 @@ torch::Tensor RunHooks(const Pass& pass, HookPoint point, int64_t layer, torch::
 }
 
 // x [B, T, in] times a Conv1D weight [in, out] plus bias [out] -> [B, T, out].
+// A single row (batch-1 decoding) goes through GEMV: OpenBLAS's GEMM packs
+// the whole weight first and runs ~4x slower for one row.
 torch::Tensor Conv1D(const torch::Tensor& x, const torch::Tensor& weight,
                      const torch::Tensor& bias) {
   auto sizes = x.sizes().vec();
   sizes.back() = weight.size(1);
-  return torch::addmm(bias, x.reshape({-1, weight.size(0)}), weight).view(sizes);
+  torch::Tensor rows = x.reshape({-1, weight.size(0)});  // [B*T, in]
+  if (rows.size(0) == 1) return torch::addmv(bias, weight.t(), rows[0]).view(sizes);
+  return torch::addmm(bias, rows, weight).view(sizes);
+}
+
+// Tied LM head: x [N, C] -> logits [N, V] = x wte^T (wte [V, C]).
+torch::Tensor LmHead(const torch::Tensor& x, const torch::Tensor& wte) {
+  if (x.size(0) == 1) return torch::mv(wte, x[0]).unsqueeze(0);
+  return torch::mm(x, wte.t());
 }
 
 torch::Tensor LayerNorm(const torch::Tensor& x, const torch::Tensor& weight,
@@ -244,8 +254,7 @@ torch::Tensor Gpt2Model::Forward(const ForwardInput& input, const ForwardOptions
 
   if (options.last_position_logits) x = x.narrow(1, pass.length - 1, 1);  // [B, 1, C]
   x = LayerNorm(x, weights_.ln_f_weight, weights_.ln_f_bias, config_.layer_norm_epsilon);
-  // Tied LM head: [B*T', C] x [C, V] (wte^T is a view; BLAS reads it transposed).
-  return torch::mm(x.reshape({-1, config_.n_embd}), weights_.wte.t())
+  return LmHead(x.reshape({-1, config_.n_embd}), weights_.wte)
       .view({pass.batch, x.size(1), config_.vocab_size});
 }
 

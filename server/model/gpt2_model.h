@@ -41,10 +41,12 @@ struct ForwardOptions {
   KvCache* cache = nullptr;
   const Interventions* interventions = nullptr;
   const RowEdits* edits = nullptr;
-  // Compute logits only for the last position of each row: [B, 1, V].
+  // Compute logits only for the last position of each row: [B, 1, V]
+  // (with left padding that is every row's last real token).
   bool last_position_logits = false;
   // Stop after this layer's kResidPost and return an undefined tensor
   // (key capture and statistics need no logits). -1: run all layers.
+  // Cannot be combined with `cache` (throws).
   int64_t stop_after_layer = -1;
 };
 
@@ -59,6 +61,9 @@ class Gpt2Model {
   torch::Dtype dtype() const { return weights_.wte.scalar_type(); }
 
   // Logits [B, T, V] in the model dtype (or [B, 1, V], see options).
+  // Throws if cached + new positions exceed n_positions, if the mask or the
+  // cache does not match `tokens`, or if a hook changes a shape. Padding
+  // positions produce finite logits of no meaning.
   torch::Tensor Forward(const ForwardInput& input, const ForwardOptions& options = {}) const;
 
  private:
