@@ -131,6 +131,10 @@ absl::StatusOr<std::string> MakeStagingDir(const fs::path& out, bool force) {
     return absl::PermissionDeniedError(
         absl::StrCat("cannot create a directory beside --out=", out.string()));
   }
+  // mkdtemp makes it 0700; a model directory is for others to read too.
+  fs::permissions(staging, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                               fs::perms::others_read | fs::perms::others_exec,
+                  error);
   return staging;
 }
 
