@@ -1,0 +1,49 @@
+// EngineOptions: the serving limits and execution knobs of an Engine. main.cc
+// maps flags of the same names onto these fields; tests set them directly.
+#ifndef ROMED_SERVER_ENGINE_ENGINE_OPTIONS_H_
+#define ROMED_SERVER_ENGINE_ENGINE_OPTIONS_H_
+
+#include <cstdint>
+
+#include "absl/time/time.h"
+
+namespace romed {
+
+// Request limits (reported by GetModelInfo as romed.v1.Limits). Each is a
+// flag of the same name; a request past one gets INVALID_ARGUMENT (a size
+// the client chose) or RESOURCE_EXHAUSTED (server capacity), as stated per
+// field.
+struct EngineLimits {
+  // Longest prompt, in tokens (also capped by the model's context).
+  // INVALID_ARGUMENT past it.
+  int64_t max_prompt_tokens = 1024;
+  // Largest max_new_tokens a request may ask for. INVALID_ARGUMENT past it.
+  int64_t max_new_tokens = 512;
+  // Most stop sequences per Generate request. INVALID_ARGUMENT past it.
+  int64_t max_stop_sequences = 8;
+  // Most continuations per Score request. INVALID_ARGUMENT past it.
+  int64_t max_continuations = 64;
+  // Generate/Score requests running at once; the next one gets
+  // RESOURCE_EXHAUSTED (admission does not queue).
+  int64_t max_concurrent_requests = 16;
+  // Reserved for sessions and heavy jobs (issues #4, #5): reported only.
+  int64_t max_sessions = 1000;
+  int64_t max_edits_per_session = 1000;
+  int64_t max_concurrent_heavy_jobs = 1;
+};
+
+struct EngineOptions {
+  EngineLimits limits;
+  // max_new_tokens used when a request leaves it 0 (then also capped by the
+  // limit and by the room left in the context).
+  int64_t default_new_tokens = 32;
+  // Generate requests run together in one batched decode. 1 (default) runs
+  // each request on its own thread (see generate_batcher.h for why).
+  int64_t max_batch_size = 1;
+  // How long the batcher waits for more requests after the first one.
+  absl::Duration batch_window = absl::Milliseconds(2);
+};
+
+}  // namespace romed
+
+#endif  // ROMED_SERVER_ENGINE_ENGINE_OPTIONS_H_
