@@ -108,6 +108,19 @@ nlohmann::json MessageToJson(const Message& message) {
 
 std::string Quoted(const std::string& text) { return DumpJson(nlohmann::json(text)); }
 
+// Columns `text` takes in a terminal, counting one per UTF-8 code point
+// (enough for vocabulary strings such as "Ġworld").
+size_t DisplayWidth(absl::string_view text) {
+  return std::count_if(text.begin(), text.end(),
+                       [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
+}
+
+// `text` padded with spaces to `width` display columns.
+std::string PadRight(const std::string& text, size_t width) {
+  const size_t shown = DisplayWidth(text);
+  return shown >= width ? text : text + std::string(width - shown, ' ');
+}
+
 }  // namespace
 
 nlohmann::json HealthToJson(ServingStatus status) {
@@ -185,12 +198,13 @@ std::string FormatScores(const romed::v1::ScoreResponse& response) {
     size_t width = 5;  // "token"
     for (int i = 0; i < score.ids_size(); ++i) {
       tokens.push_back(i < score.tokens_size() ? Quoted(score.tokens(i)) : "");
-      width = std::max(width, tokens.back().size());
+      width = std::max(width, DisplayWidth(tokens.back()));
     }
-    absl::StrAppendFormat(&out, "  %-*s %8s %10s\n", width, "token", "id", "logprob");
+    absl::StrAppendFormat(&out, "  %s %8s %10s\n", PadRight("token", width), "id", "logprob");
     for (int i = 0; i < score.ids_size(); ++i) {
       const double logprob = i < score.token_logprobs_size() ? score.token_logprobs(i) : 0.0;
-      absl::StrAppendFormat(&out, "  %-*s %8d %10.4f\n", width, tokens[i], score.ids(i), logprob);
+      absl::StrAppendFormat(&out, "  %s %8d %10.4f\n", PadRight(tokens[i], width), score.ids(i),
+                            logprob);
     }
   }
   return out;

@@ -254,6 +254,20 @@ TEST(FormatTest, ScoresPrintTotalsAndATokenTable) {
             "  \"Paris\"     6342    -0.2500\n");
 }
 
+TEST(FormatTest, ScoreTableAlignsMultiByteTokensByCodePoints) {
+  romed::v1::ScoreResponse response;
+  romed::v1::ContinuationScore* score = response.add_scores();
+  score->set_continuation(" ab");
+  for (const char* token : {"\xC4\xA0" "ab", "xyz"}) {  // "Ġab": 4 bytes, 3 columns
+    score->add_ids(1);
+    score->add_tokens(token);
+    score->add_token_logprobs(-1.0f);
+  }
+  const std::string text = FormatScores(response);
+  EXPECT_THAT(text, HasSubstr("  \"\xC4\xA0" "ab\"        1    -1.0000\n"));
+  EXPECT_THAT(text, HasSubstr("  \"xyz\"        1    -1.0000\n"));
+}
+
 TEST(FormatTest, ModelInfoSummaryNamesShapeLimitsAndUnavailableRpcs) {
   const std::string text = FormatModelInfo(romed::testing::FakeModelInfo());
   EXPECT_THAT(text, HasSubstr("gpt2: 2 layers, d_model 64, 2 heads, MLP width 256"));
