@@ -4,7 +4,6 @@
 #include <map>
 #include <optional>
 #include <set>
-#include "absl/strings/string_view.h"
 #include <utility>
 
 #include "absl/flags/commandlineflag.h"
@@ -13,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "romed's gRPC address, HOST:PORT");
 ABSL_FLAG(bool, json, false, "print exactly one JSON object instead of text for people");
@@ -55,9 +55,9 @@ const std::vector<CommandSpec>& Commands() {
 
 struct FlagSpec {
   absl::string_view name;
-  absl::string_view value_hint;      // shown in usage: --name=HINT
-  bool repeatable;                  // each occurrence appends one value
-  std::set<Command> commands;       // empty = a global flag
+  absl::string_view value_hint;  // shown in usage: --name=HINT
+  bool repeatable;               // each occurrence appends one value
+  std::set<Command> commands;    // empty = a global flag
 };
 
 const std::vector<FlagSpec>& Flags() {
@@ -142,6 +142,16 @@ absl::Status ApplyFlag(const FlagSpec& spec, const std::string& value, ParsedArg
         absl::StrCat("invalid value for --", spec.name, ": '", value, "': ", error));
   }
   return absl::OkStatus();
+}
+
+// Puts every romectl flag back to its default, so a parse depends on its
+// arguments alone.
+void ResetFlags() {
+  for (const FlagSpec& spec : Flags()) {
+    absl::CommandLineFlag& flag = *absl::FindCommandLineFlag(spec.name);
+    std::string error;
+    flag.ParseFrom(flag.DefaultValue(), &error);
+  }
 }
 
 absl::StatusOr<ParsedArgs> WalkArgs(const std::vector<std::string>& args) {
@@ -240,6 +250,7 @@ Invocation BuildInvocation(Command command, const ParsedArgs& parsed) {
 }  // namespace
 
 absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args) {
+  ResetFlags();
   absl::StatusOr<ParsedArgs> parsed = WalkArgs(args);
   if (!parsed.ok()) return parsed.status();
   if (parsed->help || parsed->positional.empty()) {

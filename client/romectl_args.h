@@ -44,15 +44,15 @@ struct Invocation {
   romed::v1::ScoreRequest score;        // score's flags
 };
 
-// Parses `args` (args[0] is the program name) into the process's absl flags
-// and returns the invocation they describe. INVALID_ARGUMENT, with a message
+// Resets romectl's absl flags to their defaults, parses `args` (args[0] is
+// the program name) into them and returns the invocation they describe; the
+// result depends on `args` alone. INVALID_ARGUMENT, with a message
 // for people, on an unknown command or flag, a malformed or missing value, a
 // flag the command does not take, a non-repeatable flag given twice, a stray
 // positional argument, or a non-positive --timeout_s. Values are otherwise
 // passed through: the server validates prompts, limits and ranges.
 //
-// Not thread-safe (absl flags are process-wide); tests wrap calls in
-// absl::FlagSaver.
+// Not thread-safe: absl flags are process-wide.
 absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args);
 
 // The help text: synopsis, the commands and each command's flags with their

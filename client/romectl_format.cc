@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <map>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -10,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
 
@@ -136,7 +136,8 @@ std::string DumpJson(const nlohmann::json& json) {
 }
 
 std::string FinishReasonName(romed::v1::FinishReason reason) {
-  const EnumValueDescriptor* value = romed::v1::FinishReason_descriptor()->FindValueByNumber(reason);
+  const EnumValueDescriptor* value =
+      romed::v1::FinishReason_descriptor()->FindValueByNumber(reason);
   return value == nullptr ? absl::StrCat(static_cast<int>(reason)) : EnumWord(*value);
 }
 
@@ -145,11 +146,11 @@ std::string FormatModelInfo(const romed::v1::ModelInfo& info) {
   auto line = [&out](absl::string_view key, absl::string_view value) {
     absl::StrAppendFormat(&out, "%-12s %s\n", key, value);
   };
-  line("model", absl::StrFormat("%s: %d layers, d_model %d, %d heads, MLP width %d",
-                                info.architecture(), info.n_layer(), info.n_embd(), info.n_head(),
-                                info.mlp_width()));
-  line("vocabulary", absl::StrFormat("%d tokens, context %d", info.vocab_size(),
-                                     info.context_length()));
+  line("model",
+       absl::StrFormat("%s: %d layers, d_model %d, %d heads, MLP width %d", info.architecture(),
+                       info.n_layer(), info.n_embd(), info.n_head(), info.mlp_width()));
+  line("vocabulary",
+       absl::StrFormat("%d tokens, context %d", info.vocab_size(), info.context_length()));
   line("parameters", absl::StrCat(info.num_parameters()));
   line("model_dir", info.model_dir());
   line("checksum", info.checksum());
@@ -192,8 +193,8 @@ std::string FormatScores(const romed::v1::ScoreResponse& response) {
   std::string out = absl::StrCat("prompt: ", response.prompt_tokens(), " tokens\n");
   for (const romed::v1::ContinuationScore& score : response.scores()) {
     absl::StrAppendFormat(&out, "\n%s: total %.4f, mean %.4f over %d tokens\n",
-                          Quoted(score.continuation()), score.total_logprob(),
-                          score.mean_logprob(), score.ids_size());
+                          Quoted(score.continuation()), score.total_logprob(), score.mean_logprob(),
+                          score.ids_size());
     std::vector<std::string> tokens;
     size_t width = 5;  // "token"
     for (int i = 0; i < score.ids_size(); ++i) {

@@ -8,9 +8,8 @@
 #ifndef ROMED_CLIENT_ROMECTL_FORMAT_H_
 #define ROMED_CLIENT_ROMECTL_FORMAT_H_
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "absl/status/status.h"
 #include "client/romed_client.h"

@@ -68,8 +68,7 @@ class RomedClient {
   // Creates an insecure channel to `options.target`. Connection happens
   // lazily on the first call, so an unreachable server shows up there as
   // UNAVAILABLE. INVALID_ARGUMENT if the options are unusable.
-  static absl::StatusOr<std::unique_ptr<RomedClient>> Connect(
-      const RomedClientOptions& options);
+  static absl::StatusOr<std::unique_ptr<RomedClient>> Connect(const RomedClientOptions& options);
 
   // Uses an existing channel (tests pass an in-process channel here).
   RomedClient(std::shared_ptr<grpc::Channel> channel, absl::Duration default_timeout);
@@ -87,8 +86,8 @@ class RomedClient {
   absl::StatusOr<romed::v1::TokenizeResponse> Tokenize(std::string_view text,
                                                        const CallOptions& call = {}) const;
 
-  absl::StatusOr<romed::v1::GenerateResponse> Generate(
-      const romed::v1::GenerateRequest& request, const CallOptions& call = {}) const;
+  absl::StatusOr<romed::v1::GenerateResponse> Generate(const romed::v1::GenerateRequest& request,
+                                                       const CallOptions& call = {}) const;
 
   // GenerateStream: calls `on_piece` for each piece of text as it is decoded
   // and returns the final result (the last message's `result`). INTERNAL if
@@ -108,9 +107,9 @@ class RomedClient {
 
   // One unary ModelEditor call, e.g. CallUnary(&Stub::Score, request, call).
   template <typename Request, typename Response>
-  absl::StatusOr<Response> CallUnary(
-      grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
-      const Request& request, const CallOptions& call) const;
+  absl::StatusOr<Response> CallUnary(grpc::Status (Stub::*method)(grpc::ClientContext*,
+                                                                  const Request&, Response*),
+                                     const Request& request, const CallOptions& call) const;
 
   std::unique_ptr<romed::v1::ModelEditor::Stub> editor_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;

@@ -1,8 +1,6 @@
 // RomedClient against an in-process FakeModelEditor: requests arrive intact,
 // replies come back unchanged, server errors keep their code and message, and
 // deadlines, streaming and cancellation behave as romed_client.h says.
-#include "client/romed_client.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -10,8 +8,9 @@
 #include <vector>
 
 #include "absl/time/clock.h"
-#include "google/protobuf/util/message_differencer.h"
+#include "client/romed_client.h"
 #include "client/status_conversion.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "tests/client/fake_model_editor.h"
 #include "tests/testing/status_matchers.h"
 

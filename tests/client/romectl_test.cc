@@ -4,13 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "absl/flags/reflection.h"
 #include "client/romectl_args.h"
 #include "client/romectl_commands.h"
 #include "client/romectl_format.h"
@@ -25,14 +23,12 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-// Each test parses into fresh flags.
 class ParseTest : public ::testing::Test {
  protected:
   absl::StatusOr<Invocation> Parse(std::vector<std::string> args) {
     args.insert(args.begin(), "romectl");
     return ParseInvocation(args);
   }
-  absl::FlagSaver flag_saver_;
 };
 
 TEST_F(ParseTest, NoCommandAsksForUsage) {
@@ -91,10 +87,18 @@ TEST_F(ParseTest, RepeatedStopKeepsEveryOccurrenceInOrderWithCommas) {
   EXPECT_THAT(inv.generate.stop(), ElementsAre(".", "a, b", ""));
 }
 
+TEST_F(ParseTest, EachParseStartsFromTheDefaults) {
+  ASSERT_OK(Parse({"--json", "generate", "--prompt=x", "--stop=a"}).status());
+  ASSERT_OK_AND_ASSIGN(Invocation inv, Parse({"generate"}));
+  EXPECT_FALSE(inv.json);
+  EXPECT_EQ(inv.generate.prompt(), "");
+  EXPECT_THAT(inv.generate.stop(), ::testing::IsEmpty());
+}
+
 TEST_F(ParseTest, RepeatedContinuationKeepsCommasAndEqualsSigns) {
-  ASSERT_OK_AND_ASSIGN(Invocation inv, Parse({"score", "--prompt=Paris is in",
-                                              "--continuation= France, Europe",
-                                              "--continuation= x=y"}));
+  ASSERT_OK_AND_ASSIGN(Invocation inv,
+                       Parse({"score", "--prompt=Paris is in", "--continuation= France, Europe",
+                              "--continuation= x=y"}));
   EXPECT_EQ(inv.score.prompt(), "Paris is in");
   EXPECT_THAT(inv.score.continuations(), ElementsAre(" France, Europe", " x=y"));
 }
@@ -258,13 +262,16 @@ TEST(FormatTest, ScoreTableAlignsMultiByteTokensByCodePoints) {
   romed::v1::ScoreResponse response;
   romed::v1::ContinuationScore* score = response.add_scores();
   score->set_continuation(" ab");
-  for (const char* token : {"\xC4\xA0" "ab", "xyz"}) {  // "Ġab": 4 bytes, 3 columns
+  for (const char* token : {"\xC4\xA0"
+                            "ab",
+                            "xyz"}) {  // "Ġab": 4 bytes, 3 columns
     score->add_ids(1);
     score->add_tokens(token);
     score->add_token_logprobs(-1.0f);
   }
   const std::string text = FormatScores(response);
-  EXPECT_THAT(text, HasSubstr("  \"\xC4\xA0" "ab\"        1    -1.0000\n"));
+  EXPECT_THAT(text, HasSubstr("  \"\xC4\xA0"
+                              "ab\"        1    -1.0000\n"));
   EXPECT_THAT(text, HasSubstr("  \"xyz\"        1    -1.0000\n"));
 }
 
@@ -285,7 +292,6 @@ class RomectlMainTest : public ::testing::Test {
     err_.str("");
     return RomectlMain(args, out_, err_);
   }
-  absl::FlagSaver flag_saver_;
   romed::testing::FakeServer server_;
   std::ostringstream out_;
   std::ostringstream err_;
