@@ -215,14 +215,24 @@ check_score() {
   fi
 }
 
+# expect_rpc_error WHAT CODE romectl-args...: exit 1, "error: CODE: ..." on stderr.
+expect_rpc_error() {
+  local what=$1 code=$2
+  shift 2
+  local rc
+  rc=$(run_ctl "$WORK/err.out" "$WORK/err.err" "$@")
+  if [[ $rc == 1 ]] && grep -q "^error: $code: " "$WORK/err.err"; then
+    pass "$what: exit 1 and $code"
+  else
+    fail "$what (rc $rc): $(cat "$WORK/err.out" "$WORK/err.err")"
+  fi
+}
+
 check_errors() {
   local rc
-  rc=$(run_ctl "$WORK/err.out" "$WORK/err.err" generate --prompt=)
-  if [[ $rc == 1 ]] && grep -q "^error: INVALID_ARGUMENT: " "$WORK/err.err"; then
-    pass "empty prompt: exit 1 and INVALID_ARGUMENT"
-  else
-    fail "empty prompt (rc $rc): $(cat "$WORK/err.out" "$WORK/err.err")"
-  fi
+  expect_rpc_error "empty prompt" INVALID_ARGUMENT generate --prompt=
+  expect_rpc_error "empty continuation" INVALID_ARGUMENT score --prompt=x --continuation=
+  expect_rpc_error "unknown session" NOT_FOUND generate --prompt=x --session=s-no-such-session
   rc=$(run_ctl "$WORK/err.out" "$WORK/err.err" generate --no_such_flag)
   if [[ $rc == 2 ]]; then pass "usage error: exit 2"; else fail "usage error: rc $rc"; fi
   rc=$(run_ctl "$WORK/health.out" "$WORK/health.err" health)
@@ -259,6 +269,7 @@ check_sigterm() {
   wait "$SERVER_PID" || rc=$?
   SERVER_PID=""
   if [[ $rc == 0 ]]; then pass "SIGTERM: romed drained and exited 0"; else fail "SIGTERM: exit $rc"; fi
+  CTL_TIMEOUT_S=5 expect_rpc_error "health of a stopped server" UNAVAILABLE health
 }
 
 main() {
