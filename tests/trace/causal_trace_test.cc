@@ -35,6 +35,10 @@ class CausalTraceTest : public ::testing::Test {
     auto checkpoint = LoadCheckpoint(romed::testing::WriteTinyCheckpoint(config, 7));
     ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
     tokenizer_ = new std::shared_ptr<const Gpt2Tokenizer>(checkpoint->tokenizer);
+    // GPT-2's init gives a near-uniform next-token distribution (p ~ 1/V),
+    // where a 1e-5 tolerance would prove little; larger (tied) embeddings
+    // make it peaked, so scores span a wide range.
+    checkpoint->weights.wte = checkpoint->weights.wte * 20.0;
     model_ = new Gpt2Model(checkpoint->config, checkpoint->weights);
   }
   static void TearDownTestSuite() {
@@ -51,11 +55,21 @@ class CausalTraceTest : public ::testing::Test {
     return input;
   }
 
+  // "a was Bob Ka", subject " Bob Ka" [5, 12) ends the prompt, so the noise
+  // reaches the last token and moves p(answer) a lot on a random model.
+  static TraceInput SensitiveInput() {
+    TraceInput input;
+    for (char c : std::string("a was Bob Ka")) input.tokens.push_back(static_cast<unsigned char>(c));
+    input.subject_begin = 5;
+    input.subject_end = 12;
+    return input;
+  }
+
   static TraceOptions Options() {
     TraceOptions options;
     options.samples = 4;
     options.window = 3;
-    options.noise = {NoiseScale::Mode::kAbsolute, 0.5};
+    options.noise = {NoiseScale::Mode::kAbsolute, 2.0};  // 5 x the embedding std
     options.seed = 11;
     return options;
   }
@@ -77,6 +91,10 @@ class CausalTraceTest : public ::testing::Test {
       EXPECT_EQ(result.answer_token, reference.answer);
       EXPECT_NEAR(result.high_score, reference.high, kTolerance);
       EXPECT_NEAR(result.low_score, reference.low, kTolerance);
+      if (input.subject_end == static_cast<int64_t>(input.tokens.size())) {
+        // The noise must matter, or equal scores would prove little.
+        EXPECT_GT(result.high_score - result.low_score, 0.2);
+      }
       double max_diff = 0;
       for (size_t t = 0; t < grid.values.size(); ++t) {
         for (size_t l = 0; l < grid.values[t].size(); ++l) {
@@ -89,6 +107,8 @@ class CausalTraceTest : public ::testing::Test {
                 << "; reference " << reference.forwards << " forwards / " << reference.rows
                 << " rows\n";
     }
+    std::cout << "[ scores    ] clean p " << result.high_score << ", corrupted p "
+              << result.low_score << "\n";
     std::cout << "[ batched   ] " << result.cost.forwards << " forwards / " << result.cost.rows
               << " rows / " << result.cost.token_rows << " token-rows, largest batch "
               << result.cost.max_batch_rows << ", " << result.cost.skipped << " of "
@@ -126,6 +146,9 @@ TEST_F(CausalTraceTest, BatchedEqualsTheReferenceForAllThreeKinds) {
   ExpectMatchesReference(Input(), options, *result);
   // 12 tokens x 4 layers x 3 kinds would be 144 reference forwards.
   EXPECT_LE(result->cost.forwards, 2 + 12);
+  auto sensitive = CausalTrace(*model_, SensitiveInput(), options);
+  ASSERT_TRUE(sensitive.ok()) << sensitive.status();
+  ExpectMatchesReference(SensitiveInput(), options, *sensitive);
 }
 
 TEST_F(CausalTraceTest, SmallBatchesGiveTheSameScores) {
@@ -149,10 +172,10 @@ TEST_F(CausalTraceTest, SeveringMlpEqualsTheReference) {
   TraceOptions options = Options();
   options.kinds = {TraceKind::kState};
   options.sever = SeverMode::kMlp;
-  auto result = CausalTrace(*model_, Input(), options);
+  auto result = CausalTrace(*model_, SensitiveInput(), options);
   ASSERT_TRUE(result.ok()) << result.status();
-  ExpectMatchesReference(Input(), options, *result);
-  auto plain = CausalTrace(*model_, Input(), Options());
+  ExpectMatchesReference(SensitiveInput(), options, *result);
+  auto plain = CausalTrace(*model_, SensitiveInput(), Options());
   ASSERT_TRUE(plain.ok());
   EXPECT_NE(result->scores[0].values, plain->scores[0].values);
 }
@@ -161,9 +184,9 @@ TEST_F(CausalTraceTest, SeveringAttentionEqualsTheReference) {
   TraceOptions options = Options();
   options.kinds = {TraceKind::kState};
   options.sever = SeverMode::kAttn;
-  auto result = CausalTrace(*model_, Input(), options);
+  auto result = CausalTrace(*model_, SensitiveInput(), options);
   ASSERT_TRUE(result.ok()) << result.status();
-  ExpectMatchesReference(Input(), options, *result);
+  ExpectMatchesReference(SensitiveInput(), options, *result);
 }
 
 TEST_F(CausalTraceTest, AGivenAnswerIsTracedInsteadOfTheTopToken) {
@@ -185,12 +208,12 @@ TEST_F(CausalTraceTest, AnEditedModelIsTraced) {
   TraceOptions options = Options();
   options.kinds = {TraceKind::kState, TraceKind::kMlp};
   options.edit_view = view;
-  auto edited = CausalTrace(*model_, Input(), options);
+  auto edited = CausalTrace(*model_, SensitiveInput(), options);
   ASSERT_TRUE(edited.ok()) << edited.status();
   RowEdits edits;
   edits.views = {view};
-  ExpectMatchesReference(Input(), options, *edited, &edits);
-  auto base = CausalTrace(*model_, Input(), Options());
+  ExpectMatchesReference(SensitiveInput(), options, *edited, &edits);
+  auto base = CausalTrace(*model_, SensitiveInput(), Options());
   ASSERT_TRUE(base.ok());
   EXPECT_NE(edited->high_score, base->high_score);
 }

@@ -1,11 +1,13 @@
 // What causal tracing shows on the fact model (ROME.md section 8), averaged
 // over its first 50 known facts. Needs the trained model: set
 // ROMED_FACT_MODEL_DIR (scripts/make_fact_model.sh writes models/fact, which
-// is used when present); skipped otherwise. The quick model (--quick) is
-// trained too briefly to know 50 facts reliably.
+// is used when present); skipped otherwise, and skipped after printing the
+// table for a model that knows fewer than 50 facts (the --quick model knows
+// ~14 and has 2 layers).
 //
 // If ROMED_TRACE_ARTIFACTS names a directory, the averaged table, the edit
 // site JSON and the first fact's heatmaps (SVG and terminal) are written there.
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -49,7 +51,8 @@ TEST(FactModelTraceTest, LooksFactsUpAtTheLastTokenInTheTopLayers) {
   std::stringstream text;
   text << std::ifstream(dir + "/known_facts.json").rdbuf();
   nlohmann::json facts = nlohmann::json::parse(text.str());
-  ASSERT_GE(facts.size(), static_cast<size_t>(kFacts)) << "the model knows too few facts";
+  ASSERT_FALSE(facts.empty()) << "no known facts";
+  const int num_facts = std::min<int>(kFacts, static_cast<int>(facts.size()));
 
   std::vector<std::string> subjects;
   for (const auto& fact : facts) subjects.push_back(fact["subject"]);
@@ -59,7 +62,7 @@ TEST(FactModelTraceTest, LooksFactsUpAtTheLastTokenInTheTopLayers) {
   options.embedding_std = *embedding_std;
 
   std::vector<TraceResult> traces;
-  for (int i = 0; i < kFacts; ++i) {
+  for (int i = 0; i < num_facts; ++i) {
     auto trace = TracePrompt(model, *checkpoint->tokenizer, facts[i]["prompt"].get<std::string>(),
                              facts[i]["subject"].get<std::string>(), options);
     ASSERT_TRUE(trace.ok()) << trace.status();
@@ -79,6 +82,10 @@ TEST(FactModelTraceTest, LooksFactsUpAtTheLastTokenInTheTopLayers) {
     WriteFile(std::string(out) + "/trace.txt", RenderTraceTerminal(traces[0]));
   }
 
+  if (num_facts < kFacts) {
+    GTEST_SKIP() << "the model knows only " << num_facts << " facts (a --quick model?); the "
+                 << "assertions need " << kFacts;
+  }
   const int64_t L = table->num_layers;
   auto effect = [&](TraceKind kind, PositionClass position, int64_t layer) {
     return table->Find(kind)->effect[static_cast<int>(position)][layer];
