@@ -11,8 +11,8 @@
 #include "absl/flags/reflection.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "server/core/status_macros.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "romed's gRPC address, HOST:PORT");
 ABSL_FLAG(bool, json, false, "print exactly one JSON object instead of text for people");
@@ -171,19 +171,17 @@ absl::StatusOr<ParsedArgs> WalkArgs(const std::vector<std::string>& args) {
       parsed.help = true;
       continue;
     }
-    absl::StatusOr<FlagArg> flag = SplitFlagArg(arg);
-    if (!flag.ok()) return flag.status();
-    if (!flag->value) {
-      if (IsBoolFlag(*flag->spec)) {
-        flag->value = "true";
+    ASSIGN_OR_RETURN(FlagArg flag, SplitFlagArg(arg));
+    if (!flag.value) {
+      if (IsBoolFlag(*flag.spec)) {
+        flag.value = "true";
       } else if (i + 1 < args.size()) {
-        flag->value = args[++i];
+        flag.value = args[++i];
       } else {
-        return absl::InvalidArgumentError(absl::StrCat("--", flag->spec->name, " needs a value"));
+        return absl::InvalidArgumentError(absl::StrCat("--", flag.spec->name, " needs a value"));
       }
     }
-    absl::Status applied = ApplyFlag(*flag->spec, *flag->value, &parsed);
-    if (!applied.ok()) return applied;
+    RETURN_IF_ERROR(ApplyFlag(*flag.spec, *flag.value, &parsed));
   }
   return parsed;
 }
@@ -251,26 +249,23 @@ Invocation BuildInvocation(Command command, const ParsedArgs& parsed) {
 
 absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args) {
   ResetFlags();
-  absl::StatusOr<ParsedArgs> parsed = WalkArgs(args);
-  if (!parsed.ok()) return parsed.status();
-  if (parsed->help || parsed->positional.empty()) {
+  ASSIGN_OR_RETURN(const ParsedArgs parsed, WalkArgs(args));
+  if (parsed.help || parsed.positional.empty()) {
     Invocation help;
-    help.missing_command = !parsed->help && parsed->positional.empty();
+    help.missing_command = !parsed.help;
     return help;
   }
-  absl::StatusOr<Command> command = FindCommand(parsed->positional[0]);
-  if (!command.ok()) return command.status();
-  if (parsed->positional.size() > 1) {
+  ASSIGN_OR_RETURN(const Command command, FindCommand(parsed.positional[0]));
+  if (parsed.positional.size() > 1) {
     return absl::InvalidArgumentError(
-        absl::StrCat("unexpected argument '", parsed->positional[1], "' (values need --flag=)"));
+        absl::StrCat("unexpected argument '", parsed.positional[1], "' (values need --flag=)"));
   }
-  absl::Status belongs = CheckFlagsBelongTo(*command, *parsed);
-  if (!belongs.ok()) return belongs;
+  RETURN_IF_ERROR(CheckFlagsBelongTo(command, parsed));
   if (!(absl::GetFlag(FLAGS_timeout_s) > 0)) {
     return absl::InvalidArgumentError(
         absl::StrCat("--timeout_s must be > 0, got ", absl::GetFlag(FLAGS_timeout_s)));
   }
-  return BuildInvocation(*command, *parsed);
+  return BuildInvocation(command, parsed);
 }
 
 std::string Usage() {
