@@ -61,8 +61,9 @@ ABSL_FLAG(int64_t, max_edits_per_session, 1000, "Most edits per session (issue #
 ABSL_FLAG(int64_t, max_concurrent_heavy_jobs, 1, "Edit/trace/stats jobs at once (issues #4, #5)");
 ABSL_FLAG(int64_t, max_receive_message_bytes, 4 << 20,
           "Largest request message; larger ones get RESOURCE_EXHAUSTED");
-ABSL_FLAG(int64_t, max_batch_size, 1,
-          "Generate requests decoded together in one batch; 1 = one thread per request");
+ABSL_FLAG(int64_t, max_batch_size, 8,
+          "Concurrent Generate requests decoded together in one batch; 1 = one thread per "
+          "request");
 ABSL_FLAG(int, batch_window_ms, 2, "How long a batch waits for more requests (ms)");
 ABSL_FLAG(int, drain_seconds, 10, "On SIGTERM/SIGINT, how long running RPCs may finish");
 

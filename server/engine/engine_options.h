@@ -37,9 +37,11 @@ struct EngineOptions {
   // max_new_tokens used when a request leaves it 0 (then also capped by the
   // limit and by the room left in the context).
   int64_t default_new_tokens = 32;
-  // Generate requests run together in one batched decode. 1 (default) runs
-  // each request on its own thread (see generate_batcher.h for why).
-  int64_t max_batch_size = 1;
+  // Up to this many concurrent Generate requests run together in one batched
+  // decode (generate_batcher.h); 1 runs each request on its caller's thread.
+  // Batching pays on CPU too: 8 concurrent 32-token requests on a gpt2-shaped
+  // model, 2 threads, took 0.54x the time of per-request threads.
+  int64_t max_batch_size = 8;
   // How long the batcher waits for more requests after the first one.
   absl::Duration batch_window = absl::Milliseconds(2);
 };

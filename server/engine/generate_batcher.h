@@ -8,11 +8,14 @@
 // wait for the next batch (no continuous batching: a batch runs until its
 // longest row finishes, rows that finish early are dropped from the decode).
 //
-// Whether this pays depends on the hardware: decoding one row reads every
-// weight once per token (memory-bound), so B rows in one GEMM cost little
-// more than one; but on few CPU cores, requests on separate threads already
-// share the cores and a batch pays padding and waiting. Engine uses it only
-// when --max_batch_size > 1; bench/ measures both.
+// Why it pays, on CPU too: decoding one row reads every weight once per
+// token (memory-bound), so B rows in one GEMM cost little more than one,
+// while B request threads each read all weights and oversubscribe the cores.
+// Measured (engine_batching_bench_test.cc: 8 clients x 32 new tokens,
+// gpt2-shaped C 768 L 12, 2 intra-op threads, a busy 2-core machine):
+// per-request threads 138 s, one batch of 8 75 s (1.85x the throughput).
+// The price: a request that arrives while a batch runs waits for it to end,
+// and a unary result returns when its whole batch is done.
 //
 // Token callbacks run on the worker thread; a slow callback delays every
 // row of its batch. Thread-safe; the destructor finishes queued requests.

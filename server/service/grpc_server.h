@@ -39,7 +39,9 @@ struct StartedServer {
 absl::StatusOr<StartedServer> StartGrpcServer(const GrpcServerOptions& options,
                                               ModelEditorService* service);
 
-// Sets the overall and the romed.v1.ModelEditor health status.
+// Sets the overall and the romed.v1.ModelEditor health status. (gRPC's
+// default health service starts SERVING; StartGrpcServer flips it right
+// after BuildAndStart, so only a probe in that instant could see SERVING.)
 void SetServing(grpc::Server& server, bool serving);
 
 }  // namespace romed

@@ -2,6 +2,7 @@
 #include "server/engine/engine.h"
 
 #include <atomic>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -38,6 +39,7 @@ EngineOptions TestOptions() {
 std::unique_ptr<Engine> MakeEngine(EngineOptions options = TestOptions()) {
   const std::string dir = testing::WriteTinyCheckpoint();
   absl::StatusOr<Checkpoint> checkpoint = LoadCheckpoint(dir);
+  std::filesystem::remove_all(dir);  // loaded into memory
   EXPECT_OK(checkpoint.status());
   if (!checkpoint.ok()) return nullptr;
   absl::StatusOr<std::unique_ptr<Engine>> engine =
@@ -55,6 +57,8 @@ class EngineTest : public ::testing::Test {
   }
   void SetUp() override { ASSERT_NE(engine_, nullptr); }
 
+  // public: EngineConcurrencyTest builds requests the same way.
+ public:
   static TextGenerateRequest Greedy(std::string prompt, int64_t max_new_tokens = 8) {
     TextGenerateRequest request;
     request.prompt = std::move(prompt);
@@ -63,6 +67,7 @@ class EngineTest : public ::testing::Test {
     return request;
   }
 
+ protected:
   static Engine* engine_;
 };
 Engine* EngineTest::engine_ = nullptr;
@@ -238,22 +243,32 @@ TEST_F(EngineTest, RequestsPastTheConcurrencyLimitAreRejectedNotQueued) {
   EXPECT_OK(engine->Generate(Greedy("Hi", 2)).status());  // the slot was released
 }
 
-TEST_F(EngineTest, ConcurrentRequestsAllSucceedWithTheSameResults) {
-  ASSERT_OK_AND_ASSIGN(GenerateResult expected, engine_->Generate(Greedy("Hello", 8)));
-  std::vector<absl::StatusOr<GenerateResult>> results(8, absl::UnknownError("not run"));
-  std::vector<std::thread> threads;
-  for (int i = 0; i < 8; ++i) {
-    threads.emplace_back([&, i] { results[i] = engine_->Generate(Greedy("Hello", 8)); });
-  }
-  for (std::thread& t : threads) t.join();
-  for (const auto& r : results) {
-    ASSERT_OK(r.status());
-    EXPECT_EQ(r->ids, expected.ids);
+TEST(EngineConcurrencyTest, ConcurrentRequestsAllSucceedWithTheSameResults) {
+  for (int64_t max_batch_size : {1, 8}) {  // a thread per request; one batch
+    EngineOptions options = TestOptions();
+    options.max_batch_size = max_batch_size;
+    std::unique_ptr<Engine> engine = MakeEngine(options);
+    ASSERT_NE(engine, nullptr);
+    ASSERT_OK_AND_ASSIGN(GenerateResult expected,
+                         engine->Generate(EngineTest::Greedy("Hello", 8)));
+    std::vector<absl::StatusOr<GenerateResult>> results(8, absl::UnknownError("not run"));
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 8; ++i) {
+      threads.emplace_back(
+          [&, i] { results[i] = engine->Generate(EngineTest::Greedy("Hello", 8)); });
+    }
+    for (std::thread& t : threads) t.join();
+    for (const auto& r : results) {
+      ASSERT_OK(r.status());
+      EXPECT_EQ(r->ids, expected.ids) << "max_batch_size " << max_batch_size;
+    }
   }
 }
 
 TEST(EngineBatchingTest, BatchedRequestsEqualUnbatchedOnes) {
-  std::unique_ptr<Engine> plain = MakeEngine();
+  EngineOptions plain_options = TestOptions();
+  plain_options.max_batch_size = 1;
+  std::unique_ptr<Engine> plain = MakeEngine(plain_options);
   EngineOptions options = TestOptions();
   options.max_batch_size = 4;
   options.batch_window = absl::Milliseconds(20);

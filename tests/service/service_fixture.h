@@ -3,6 +3,7 @@
 #ifndef ROMED_TESTS_SERVICE_SERVICE_FIXTURE_H_
 #define ROMED_TESTS_SERVICE_SERVICE_FIXTURE_H_
 
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -63,7 +64,9 @@ inline std::unique_ptr<ServedModel> ServeTinyModel(bool load = true,
   served->server = std::move(started->server);
   served->stub = v1::ModelEditor::NewStub(served->server->InProcessChannel(grpc::ChannelArguments()));
   if (!load) return served;
-  absl::StatusOr<Checkpoint> checkpoint = LoadCheckpoint(WriteTinyCheckpoint());
+  const std::string dir = WriteTinyCheckpoint();
+  absl::StatusOr<Checkpoint> checkpoint = LoadCheckpoint(dir);
+  std::filesystem::remove_all(dir);  // loaded into memory
   if (!checkpoint.ok()) {
     ADD_FAILURE() << checkpoint.status();
     return nullptr;
