@@ -19,17 +19,17 @@ constexpr int kBottom = 52;    // tick labels and axis label below the grid
 constexpr const char* kFont = "font-family=\"Helvetica, Arial, sans-serif\"";
 
 int CellWidth(int64_t layers) {
-  return std::clamp(static_cast<int>(360 / std::max<int64_t>(layers, 1)), 12, 28);
+  return std::clamp(static_cast<int>(480 / std::max<int64_t>(layers, 1)), 12, 40);
 }
 
-std::string PanelTitle(const TraceResult& trace, TraceKind kind) {
+std::string PanelTitle(TraceKind kind) {
   switch (kind) {
     case TraceKind::kState:
-      return "Impact of restoring state after corrupted input";
+      return "Restoring state after corrupted input";
     case TraceKind::kMlp:
-      return "Impact of restoring MLP after corrupted input";
+      return "Restoring MLP after corrupted input";
     case TraceKind::kAttn:
-      return "Impact of restoring attention after corrupted input";
+      return "Restoring attention after corrupted input";
   }
   return "";
 }
@@ -38,6 +38,11 @@ std::string AxisLabel(const TraceResult& trace, TraceKind kind) {
   if (kind == TraceKind::kState || trace.window <= 1) return "single restored layer";
   return absl::StrCat("center of interval of ", trace.window, " restored ",
                       kind == TraceKind::kMlp ? "MLP" : "attention", " layers");
+}
+
+std::string Subtitle(const TraceResult& trace, const PanelScale& scale) {
+  return absl::StrFormat("%s from %.3f (white, corrupted) to %.3f", AnswerLabel(trace),
+                         scale.low, scale.high);
 }
 
 std::string Text(double x, double y, std::string_view body, std::string_view extra = "") {
@@ -55,13 +60,9 @@ std::string Panel(const TraceResult& trace, const ScoreGrid& grid, int x0, int l
   const int width = static_cast<int>(L) * cell, height = static_cast<int>(T) * kCellHeight;
   const PanelScale scale = ScaleOf(trace, grid);
   std::string out;
-  absl::StrAppend(&out, Text(x0, 20, PanelTitle(trace, grid.kind),
+  absl::StrAppend(&out, Text(x0, 20, PanelTitle(grid.kind),
                              "font-size=\"13\" font-weight=\"bold\" fill=\"#222\""));
-  absl::StrAppend(&out, Text(x0, 38,
-                             absl::StrFormat("colour: %s, low %.3f (white) to %.3f; clean %.3f",
-                                             AnswerLabel(trace), scale.low, scale.high,
-                                             trace.high_score),
-                             "font-size=\"11\" fill=\"#555\""));
+  absl::StrAppend(&out, Text(x0, 38, Subtitle(trace, scale), "font-size=\"11\" fill=\"#555\""));
   const std::vector<std::string> labels = TokenLabels(trace);
   for (int64_t t = 0; t < T; ++t) {
     const int y = gy + static_cast<int>(t) * kCellHeight;
@@ -141,9 +142,14 @@ std::string RenderTraceSvg(const TraceResult& trace, std::string_view prompt_cap
   const int cell = CellWidth(trace.num_layers);
   const int panel_width = label_width + static_cast<int>(trace.num_layers) * cell + kBarGap +
                           kBarWidth + kBarLabels + kPanelGap;
-  // Titles need room too (~7px per character at 13px bold).
-  const int title_width = 52 * kCharWidth;
-  const int step = std::max(panel_width, title_width);
+  // Titles need room too: ~8px per character at 13px bold, ~6.5px at 11px.
+  int text_width = 0;
+  for (const ScoreGrid& grid : trace.scores) {
+    text_width = std::max<int>(text_width, static_cast<int>(PanelTitle(grid.kind).size()) * 8);
+    text_width = std::max<int>(
+        text_width, static_cast<int>(DisplayWidth(Subtitle(trace, ScaleOf(trace, grid))) * 6.5));
+  }
+  const int step = std::max(panel_width, text_width + kPanelGap);
   const int caption = prompt_caption.empty() ? 0 : 26;
   const auto T = static_cast<int>(trace.tokens.size());
   const int width = 16 + step * static_cast<int>(trace.scores.size());
@@ -154,7 +160,11 @@ std::string RenderTraceSvg(const TraceResult& trace, std::string_view prompt_cap
       "viewBox=\"0 0 %d %d\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
       width, height, width, height);
   if (caption > 0) {
-    absl::StrAppend(&out, Text(16, 20, prompt_caption, "font-size=\"14\" fill=\"#111\""));
+    absl::StrAppend(&out, Text(16, 20,
+                               absl::StrFormat("%s  \u2192  %s = %.3f clean, %.3f corrupted",
+                                               std::string(prompt_caption), AnswerLabel(trace),
+                                               trace.high_score, trace.low_score),
+                               "font-size=\"14\" fill=\"#111\""));
   }
   for (size_t i = 0; i < trace.scores.size(); ++i) {
     absl::StrAppend(&out, absl::StrFormat("<g class=\"panel\" id=\"%s\" transform=\"translate(0,%d)\">\n",
