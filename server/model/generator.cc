@@ -127,7 +127,8 @@ class IncrementalText {
     size_t held = 0;
     for (const std::string& stop : stops_) {
       for (size_t n = std::min(stop.size() - 1, text_.size()); n > held; --n) {
-        if (std::string_view(text_).substr(text_.size() - n) == std::string_view(stop).substr(0, n)) {
+        if (std::string_view(text_).substr(text_.size() - n) ==
+            std::string_view(stop).substr(0, n)) {
           held = n;
           break;
         }
@@ -176,11 +177,10 @@ absl::Status ValidateRequest(const GenerateRequest& request, const Gpt2Config& c
 }
 
 absl::Status ValidateBatch(const std::vector<GenerateRequest>& requests,
-                           const std::vector<TokenCallback>& callbacks,
-                           const Gpt2Config& config) {
+                           const std::vector<TokenCallback>& callbacks, const Gpt2Config& config) {
   if (!callbacks.empty() && callbacks.size() != requests.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("got ", callbacks.size(),
-                                                   " callbacks for ", requests.size(),
+    return absl::InvalidArgumentError(absl::StrCat("got ", callbacks.size(), " callbacks for ",
+                                                   requests.size(),
                                                    " requests; pass none or one each"));
   }
   for (size_t i = 0; i < requests.size(); ++i) {
@@ -292,8 +292,8 @@ class BatchDecoder {
     options.last_position_logits = true;
     options.edits = ActiveEdits();
     const torch::Device device = model_.device();
-    const torch::Tensor logits = model_.Forward(
-        {tokens.to(device), mask.defined() ? mask.to(device) : mask}, options);
+    const torch::Tensor logits =
+        model_.Forward({tokens.to(device), mask.defined() ? mask.to(device) : mask}, options);
     return LastLogits(logits);
   }
 
@@ -357,7 +357,7 @@ class BatchDecoder {
   const Gpt2Tokenizer& tokenizer_;
   const Clock::time_point start_;
   std::vector<RowState> rows_;
-  std::vector<int64_t> active_;  // [B] index into rows_ of each cache row
+  std::vector<int64_t> active_;                         // [B] index into rows_ of each cache row
   std::vector<std::shared_ptr<const EditView>> views_;  // distinct non-empty views
   RowEdits row_edits_;
   KvCache cache_;
@@ -398,8 +398,7 @@ absl::StatusOr<GenerateResult> Generator::Generate(const GenerateRequest& reques
                                                    const TokenCallback& on_token) const {
   std::vector<TokenCallback> callbacks;
   if (on_token) callbacks.push_back(on_token);
-  ASSIGN_OR_RETURN(std::vector<GenerateResult> results,
-                   GenerateBatch({request}, callbacks));
+  ASSIGN_OR_RETURN(std::vector<GenerateResult> results, GenerateBatch({request}, callbacks));
   return std::move(results.front());
 }
 

@@ -25,12 +25,9 @@ int64_t Argmax(const float* logits, int64_t n) {
   return best;
 }
 
-// log softmax(logits)[id], computed in double.
-float LogSoftmaxAt(const float* logits, int64_t n, int64_t id) {
-  const float max = *std::max_element(logits, logits + n);
-  double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) sum += std::exp(double(logits[i]) - max);
-  return static_cast<float>(double(logits[id]) - max - std::log(sum));
+// log softmax(row)[id] for `row` [V] float32 (vectorised logsumexp).
+float LogSoftmaxAt(const torch::Tensor& row, int64_t id) {
+  return row.data_ptr<float>()[id] - torch::logsumexp(row, 0).item<float>();
 }
 
 // A uniform double in [0, 1) from the top 53 bits of one draw; unlike
@@ -65,19 +62,29 @@ void KeepTopK(std::vector<Candidate>& candidates, int64_t top_k) {
 }
 
 // Keeps the smallest most-likely-first prefix whose mass is >= top_p of the
-// candidates' total (the nucleus).
+// candidates' total (the nucleus). Orders only as many candidates as needed:
+// selects the 64 most likely (nth_element, linear), sorts them, and widens
+// the window fourfold until the nucleus fits, instead of sorting all V.
 void KeepNucleus(std::vector<Candidate>& candidates, float top_p) {
   if (top_p >= 1.0f) return;
-  std::sort(candidates.begin(), candidates.end(), MoreLikely);
   const double total = std::accumulate(candidates.begin(), candidates.end(), 0.0,
                                        [](double s, const Candidate& c) { return s + c.weight; });
+  size_t sorted = 0;
   double mass = 0.0;
-  size_t keep = 0;
-  while (keep < candidates.size()) {
-    mass += candidates[keep++].weight;
-    if (mass >= top_p * total) break;
+  for (size_t window = 64;; window *= 4) {
+    const size_t end = std::min(window, candidates.size());
+    const auto first = candidates.begin() + sorted, last = candidates.begin() + end;
+    std::nth_element(first, last - 1, candidates.end(), MoreLikely);
+    std::sort(first, last, MoreLikely);
+    for (; sorted < end; ++sorted) {
+      mass += candidates[sorted].weight;
+      if (mass >= top_p * total) {
+        candidates.resize(sorted + 1);
+        return;
+      }
+    }
+    if (end == candidates.size()) return;  // rounding: keep everything
   }
-  candidates.resize(std::max<size_t>(keep, 1));
 }
 
 // Draws one candidate with probability proportional to its weight.
@@ -108,8 +115,7 @@ absl::Status ValidateSampling(const SamplingParams& params) {
     return absl::InvalidArgumentError(absl::StrCat("top_k must be >= 0, got ", params.top_k));
   }
   if (!(params.top_p > 0.0f && params.top_p <= 1.0f)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("top_p must be in (0, 1], got ", params.top_p));
+    return absl::InvalidArgumentError(absl::StrCat("top_p must be in (0, 1], got ", params.top_p));
   }
   return absl::OkStatus();
 }
@@ -131,7 +137,7 @@ SampledToken SampleToken(const torch::Tensor& logits, const SamplingParams& para
     KeepNucleus(candidates, params.top_p);
     id = Draw(candidates, rng);
   }
-  return {id, LogSoftmaxAt(data, n, id)};
+  return {id, LogSoftmaxAt(row, id)};
 }
 
 }  // namespace romed

@@ -11,14 +11,12 @@
 namespace romed {
 namespace {
 
-absl::Status CheckIds(const std::vector<int64_t>& ids, std::string_view what,
-                      int64_t vocab_size) {
+absl::Status CheckIds(const std::vector<int64_t>& ids, std::string_view what, int64_t vocab_size) {
   for (size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] < 0 || ids[i] >= vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat(std::string(what), " token ", ids[i],
-                                                     " at position ", i,
-                                                     " is outside the vocabulary [0, ",
-                                                     vocab_size, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(std::string(what), " token ", ids[i], " at position ", i,
+                       " is outside the vocabulary [0, ", vocab_size, ")"));
     }
   }
   return absl::OkStatus();
@@ -34,9 +32,9 @@ absl::Status ValidateScoreRequest(const Gpt2Config& config, const std::vector<in
     RETURN_IF_ERROR(CheckIds(continuations[i], name, config.vocab_size));
     const size_t length = prompt.size() + continuations[i].size();
     if (static_cast<int64_t>(length) > config.n_positions) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "prompt + ", name, " is ", length, " tokens, longer than the model's context of ",
-          config.n_positions));
+      return absl::InvalidArgumentError(absl::StrCat("prompt + ", name, " is ", length,
+                                                     " tokens, longer than the model's context of ",
+                                                     config.n_positions));
     }
   }
   return absl::OkStatus();
@@ -44,8 +42,7 @@ absl::Status ValidateScoreRequest(const Gpt2Config& config, const std::vector<in
 
 // log p(token at t | tokens before t) for t in [N, T): [B, K] float32 CPU.
 torch::Tensor ContinuationLogprobs(const Gpt2Model& model, const torch::Tensor& tokens,
-                                   const torch::Tensor& mask, int64_t n,
-                                   const RowEdits* edits) {
+                                   const torch::Tensor& mask, int64_t n, const RowEdits* edits) {
   const torch::Device device = model.device();
   ForwardOptions options;
   options.edits = edits;
@@ -53,7 +50,7 @@ torch::Tensor ContinuationLogprobs(const Gpt2Model& model, const torch::Tensor& 
   const int64_t t = tokens.size(1);
   // Position t-1 predicts token t.
   const torch::Tensor predicting = logits.slice(1, n - 1, t - 1).to(torch::kFloat32);  // [B,K,V]
-  const torch::Tensor targets = tokens.slice(1, n, t).to(device).unsqueeze(-1);         // [B,K,1]
+  const torch::Tensor targets = tokens.slice(1, n, t).to(device).unsqueeze(-1);        // [B,K,1]
   return torch::log_softmax(predicting, -1).gather(-1, targets).squeeze(-1).to(torch::kCPU);
 }
 

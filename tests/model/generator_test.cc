@@ -3,12 +3,12 @@
 // sampling reproducibility, stop sequences, streaming and bad requests.
 #include "server/model/generator.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "server/model/checkpoint.h"
 #include "tests/testing/status_matchers.h"
@@ -120,9 +120,9 @@ TEST_F(GeneratorTest, LogprobsAreLogSoftmaxOfTheFullForward) {
 
 TEST_F(GeneratorTest, BatchOfDifferentLengthsEqualsEachPromptAlone) {
   // Different lengths (left padding) and budgets (rows leave the batch early).
-  const std::vector<GenerateRequest> requests = {
-      Greedy({1, 2, 3}, 12), Greedy(kPrompt, 5), Greedy({200, 17, 99, 4, 5, 6, 7, 8, 9, 10, 11}, 9),
-      Greedy({42}, 15)};
+  const std::vector<GenerateRequest> requests = {Greedy({1, 2, 3}, 12), Greedy(kPrompt, 5),
+                                                 Greedy({200, 17, 99, 4, 5, 6, 7, 8, 9, 10, 11}, 9),
+                                                 Greedy({42}, 15)};
   absl::StatusOr<std::vector<GenerateResult>> batch = MakeGenerator().GenerateBatch(requests);
   ASSERT_TRUE(batch.ok()) << batch.status();
   ASSERT_THAT(*batch, SizeIs(requests.size()));
@@ -174,8 +174,8 @@ TEST_F(GeneratorTest, StopSequenceEndsGenerationAndIsExcludedFromTheText) {
   EXPECT_EQ(stopped.finish, FinishReason::kStop);
   EXPECT_EQ(stopped.text, free_run.text.substr(0, cut));
   // The stop's tokens are generated (and reported), only its text is cut.
-  EXPECT_EQ(stopped.ids, std::vector<int64_t>(free_run.ids.begin(),
-                                              free_run.ids.begin() + stopped.ids.size()));
+  EXPECT_EQ(stopped.ids,
+            std::vector<int64_t>(free_run.ids.begin(), free_run.ids.begin() + stopped.ids.size()));
 }
 
 TEST_F(GeneratorTest, StreamedTextConcatenatesToTheResultText) {
@@ -215,9 +215,8 @@ TEST_F(GeneratorTest, StreamedTextHoldsBackIncompleteUtf8Characters) {
 
 TEST_F(GeneratorTest, CallbackReturningFalseCancels) {
   int calls = 0;
-  const GenerateResult result = Run(Greedy(kPrompt, 20), [&](const GeneratedToken&) {
-    return ++calls < 3;
-  });
+  const GenerateResult result =
+      Run(Greedy(kPrompt, 20), [&](const GeneratedToken&) { return ++calls < 3; });
   EXPECT_EQ(result.finish, FinishReason::kCancelled);
   EXPECT_THAT(result.ids, SizeIs(3));
 }

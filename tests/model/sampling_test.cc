@@ -1,12 +1,12 @@
 // Sampling over tiny hand-computed distributions; no model.
 #include "server/model/sampling.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <map>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "tests/testing/status_matchers.h"
 

@@ -2,11 +2,11 @@
 // forward over each prompt + continuation alone.
 #include "server/model/scorer.h"
 
-#include <memory>
-#include <vector>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <memory>
+#include <vector>
 
 #include "server/model/checkpoint.h"
 #include "tests/testing/status_matchers.h"
@@ -28,9 +28,10 @@ class ScorerTest : public ::testing::Test {
     model_ = std::make_shared<const Gpt2Model>(checkpoint->config, checkpoint->weights);
     torch::manual_seed(4);
     const Gpt2Config& config = model_->config();
-    edit_ = EditView::Build({{1, torch::randn({config.mlp_width()}), torch::randn({config.n_embd})},
-                             {0, torch::randn({config.mlp_width()}), torch::randn({config.n_embd})}},
-                            model_->device(), model_->dtype());
+    edit_ =
+        EditView::Build({{1, torch::randn({config.mlp_width()}), torch::randn({config.n_embd})},
+                         {0, torch::randn({config.mlp_width()}), torch::randn({config.n_embd})}},
+                        model_->device(), model_->dtype());
   }
   static void TearDownTestSuite() {
     model_.reset();
@@ -70,7 +71,8 @@ class ScorerTest : public ::testing::Test {
       ASSERT_THAT(score.token_logprobs, SizeIs(expected.size()));
       double total = 0.0;
       for (size_t i = 0; i < expected.size(); ++i) {
-        EXPECT_NEAR(score.token_logprobs[i], expected[i], 1e-5) << "continuation " << c << " token " << i;
+        EXPECT_NEAR(score.token_logprobs[i], expected[i], 1e-5)
+            << "continuation " << c << " token " << i;
         total += expected[i];
       }
       EXPECT_NEAR(score.total_logprob, total, 1e-4) << "continuation " << c;
