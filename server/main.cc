@@ -9,6 +9,7 @@
 // NOT_SERVING, running RPCs get --drain_seconds to finish, exit 0.
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -49,7 +50,7 @@ ABSL_FLAG(int, metrics_port, 9090, "Prometheus /metrics port; 0 disables");
 ABSL_FLAG(std::string, state_dir, "state", "Directory for durable state (created)");
 ABSL_FLAG(std::string, device, "cpu", "cpu, cuda or cuda:N");
 ABSL_FLAG(std::string, dtype, "float32", "Compute dtype: float32, float16 or bfloat16");
-ABSL_FLAG(int, threads, 0, "Intra-op threads; 0 = libtorch's default (hardware)");
+ABSL_FLAG(int, threads, 0, "Intra-op threads; 0 = one per hardware thread");
 ABSL_FLAG(int64_t, max_prompt_tokens, 1024, "Longest prompt in tokens");
 ABSL_FLAG(int64_t, max_new_tokens, 512, "Largest max_new_tokens per Generate");
 ABSL_FLAG(int64_t, max_stop_sequences, 8, "Most stop sequences per Generate");
@@ -171,7 +172,8 @@ int Run() {
   const EngineOptions engine_options = EngineOptionsFromFlags();
   const int threads = absl::GetFlag(FLAGS_threads);
   if (threads < 0) return Fail("--threads must be >= 0");
-  if (threads > 0) torch::set_num_threads(threads);
+  torch::set_num_threads(threads > 0 ? threads
+                                     : std::max(1u, std::thread::hardware_concurrency()));
 
   std::error_code ec;
   std::filesystem::create_directories(absl::GetFlag(FLAGS_state_dir), ec);
