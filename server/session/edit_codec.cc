@@ -3,9 +3,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <utility>
-
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -112,11 +111,11 @@ std::string EncodeEditRecord(const EditEntry& entry) {
   for (const RewriteRecord& r : entry.request.rewrites) rewrites.push_back(RewriteToJson(r));
   Json results = Json::array();
   for (const RewriteResultRecord& r : entry.results) results.push_back(ResultToJson(r));
-  Json record{{"request",
-               {{"rewrites", std::move(rewrites)},
-                {"hyperparameters", entry.request.hyperparameters}}},
-              {"results", std::move(results)},
-              {"total_time_s", FloatToJson(entry.total_time_s)}};
+  Json record{
+      {"request",
+       {{"rewrites", std::move(rewrites)}, {"hyperparameters", entry.request.hyperparameters}}},
+      {"results", std::move(results)},
+      {"total_time_s", FloatToJson(entry.total_time_s)}};
   return record.dump();
 }
 
@@ -171,9 +170,9 @@ absl::StatusOr<EncodedVector> EncodeVector(const torch::Tensor& vector, std::str
       return out;
     });
   }
-  return absl::InvalidArgumentError(absl::StrCat(std::string(what), " has dtype ",
-                                                 std::string(c10::toString(vector.scalar_type())),
-                                                 "; deltas must be float32/16, bfloat16 or float64"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      std::string(what), " has dtype ", std::string(c10::toString(vector.scalar_type())),
+      "; deltas must be float32/16, bfloat16 or float64"));
 }
 
 absl::StatusOr<torch::Tensor> DecodeVector(std::string_view dtype, int64_t size,

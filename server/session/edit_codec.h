@@ -7,12 +7,12 @@
 #ifndef ROMED_SERVER_SESSION_EDIT_CODEC_H_
 #define ROMED_SERVER_SESSION_EDIT_CODEC_H_
 
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
-
-#include <torch/torch.h>
 
 #include "absl/status/statusor.h"
 #include "server/session/session_types.h"

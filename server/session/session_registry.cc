@@ -24,8 +24,8 @@ absl::Status ValidateMetadata(const std::string& name,
                                                    kMaxSessionNameBytes, " are allowed"));
   }
   if (labels.size() > kMaxSessionLabels) {
-    return absl::InvalidArgumentError(absl::StrCat(labels.size(), " labels; at most ",
-                                                   kMaxSessionLabels, " are allowed"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(labels.size(), " labels; at most ", kMaxSessionLabels, " are allowed"));
   }
   for (const auto& [key, value] : labels) {
     if (key.empty()) return absl::InvalidArgumentError("a label key is empty");
@@ -54,9 +54,10 @@ std::string EncodePageToken(const std::pair<int64_t, std::string>& key) {
 }
 
 absl::StatusOr<std::pair<int64_t, std::string>> DecodePageToken(const std::string& token) {
-  const absl::Status bad = absl::InvalidArgumentError(absl::StrCat(
-      "page_token \"", token.substr(0, 64),
-      "\" is not a next_page_token returned by ListSessions; omit it to start from the first page"));
+  const absl::Status bad = absl::InvalidArgumentError(
+      absl::StrCat("page_token \"", token.substr(0, 64),
+                   "\" is not a next_page_token returned by ListSessions; omit it to start from "
+                   "the first page"));
   std::string text;
   if (!absl::WebSafeBase64Unescape(token, &text)) return bad;
   std::vector<std::string> parts = absl::StrSplit(text, absl::MaxSplits(':', 2));
@@ -89,7 +90,8 @@ SessionRegistry::SessionRegistry(std::shared_ptr<SessionStore> store,
 absl::StatusOr<std::unique_ptr<SessionRegistry>> SessionRegistry::Open(
     std::shared_ptr<SessionStore> store, SessionRegistryOptions options) {
   if (store == nullptr) return absl::InvalidArgumentError("SessionRegistry::Open: no store");
-  std::unique_ptr<SessionRegistry> registry(new SessionRegistry(std::move(store), std::move(options)));
+  std::unique_ptr<SessionRegistry> registry(
+      new SessionRegistry(std::move(store), std::move(options)));
   ASSIGN_OR_RETURN(std::vector<StoredSession> stored, registry->store_->LoadAll());
   RETURN_IF_ERROR(registry->Restore(std::move(stored)));
   return registry;
@@ -99,9 +101,10 @@ absl::Status SessionRegistry::Restore(std::vector<StoredSession> stored) {
   for (StoredSession& s : stored) {
     if (s.info.model_checksum != options_.model_checksum) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "session \"", s.info.id, "\" in the session store was made on the base model with "
-          "checksum ", s.info.model_checksum, ", but the loaded model's checksum is ",
-          options_.model_checksum,
+          "session \"", s.info.id,
+          "\" in the session store was made on the base model with "
+          "checksum ",
+          s.info.model_checksum, ", but the loaded model's checksum is ", options_.model_checksum,
           "; start romed with the model the sessions were made on, or use another --state_dir"));
     }
     int64_t previous_id = 0;
@@ -147,12 +150,10 @@ absl::StatusOr<SessionRegistry::SnapshotPtr> SessionRegistry::MakeState(
   for (const EditEntry& entry : edits) {
     deltas.insert(deltas.end(), entry.deltas.begin(), entry.deltas.end());
   }
-  ASSIGN_OR_RETURN(state->view, GuardTorch(absl::StrCat("building the edit view of session \"",
-                                                        info.id, "\""),
-                                           [&] {
-                                             return EditView::Build(deltas, options_.device,
-                                                                    options_.dtype);
-                                           }));
+  ASSIGN_OR_RETURN(
+      state->view,
+      GuardTorch(absl::StrCat("building the edit view of session \"", info.id, "\""),
+                 [&] { return EditView::Build(deltas, options_.device, options_.dtype); }));
   state->info = std::move(info);
   state->edits = std::move(edits);
   return SnapshotPtr(std::move(state));
@@ -227,8 +228,7 @@ absl::StatusOr<SessionPage> SessionRegistry::List(int64_t page_size,
   SessionPage page;
   absl::MutexLock lock(&mu_);
   auto it = page_token.empty() ? by_creation_.begin() : by_creation_.upper_bound(after);
-  for (; it != by_creation_.end() && static_cast<int64_t>(page.sessions.size()) < page_size;
-       ++it) {
+  for (; it != by_creation_.end() && static_cast<int64_t>(page.sessions.size()) < page_size; ++it) {
     page.sessions.push_back(by_id_.at(it->second)->Load());
   }
   if (it != by_creation_.end()) {
@@ -257,10 +257,10 @@ absl::StatusOr<EditEntry> SessionRegistry::PushEdit(const std::string& id,
   if (slot->deleted) return SessionNotFound(id);
   const SnapshotPtr current = slot->Load();
   if (current->num_edits() >= options_.limits.max_edits_per_session) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "session \"", id, "\" holds ", current->num_edits(), " edits; the limit is ",
-        options_.limits.max_edits_per_session,
-        " (--max_edits_per_session); revert some with Revert or use another session"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("session \"", id, "\" holds ", current->num_edits(), " edits; the limit is ",
+                     options_.limits.max_edits_per_session,
+                     " (--max_edits_per_session); revert some with Revert or use another session"));
   }
 
   // `compute` runs torch code; an exception must not escape (GuardTorch).
@@ -303,20 +303,21 @@ absl::StatusOr<std::vector<int64_t>> SessionRegistry::Revert(const std::string& 
     }
     if (target.value > depth) {
       return absl::InvalidArgumentError(absl::StrCat("cannot revert ", target.value,
-                                                     " edits: session \"", id, "\" holds ",
-                                                     depth));
+                                                     " edits: session \"", id, "\" holds ", depth));
     }
     keep = depth - target.value;
+  } else if (target.value < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("keep_up_to_id is ", target.value,
+                                                   "; it must be 0 (revert all) or an edit id"));
   } else if (target.value != 0) {
     keep = -1;
     for (int64_t i = 0; i < depth; ++i) {
       if (current->edits[i].edit_id == target.value) keep = i + 1;
     }
     if (keep < 0) {
-      return absl::NotFoundError(absl::StrCat("edit ", target.value,
-                                              " is not on the stack of session \"", id, "\" (",
-                                              DescribeStack(*current),
-                                              "); list the stack with ListEdits"));
+      return absl::NotFoundError(
+          absl::StrCat("edit ", target.value, " is not on the stack of session \"", id, "\" (",
+                       DescribeStack(*current), "); list the stack with ListEdits"));
     }
   }
 

@@ -37,6 +37,8 @@
 #ifndef ROMED_SERVER_SESSION_SESSION_REGISTRY_H_
 #define ROMED_SERVER_SESSION_SESSION_REGISTRY_H_
 
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -45,8 +47,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -96,7 +96,7 @@ struct RevertTarget {
 // One page of List.
 struct SessionPage {
   std::vector<std::shared_ptr<const SessionState>> sessions;  // creation order
-  std::string next_page_token;                                  // empty on the last page
+  std::string next_page_token;                                // empty on the last page
 };
 
 class SessionRegistry {
@@ -113,8 +113,8 @@ class SessionRegistry {
   // snapshot's EditView on options.device in options.dtype.
   // FailedPreconditionError if a stored session was made on another model
   // (the message names both checksums); the store's errors otherwise.
-  static absl::StatusOr<std::unique_ptr<SessionRegistry>> Open(
-      std::shared_ptr<SessionStore> store, SessionRegistryOptions options);
+  static absl::StatusOr<std::unique_ptr<SessionRegistry>> Open(std::shared_ptr<SessionStore> store,
+                                                               SessionRegistryOptions options);
 
   SessionRegistry(const SessionRegistry&) = delete;
   SessionRegistry& operator=(const SessionRegistry&) = delete;
@@ -150,8 +150,10 @@ class SessionRegistry {
   // Removes entries from the top of the stack (see RevertTarget) and
   // publishes a snapshot whose EditView is rebuilt from the remaining deltas
   // in order, so outputs equal those before the removed edits bit for bit.
-  // Returns the removed ids, top first. InvalidArgumentError for Pop(n) with
-  // n < 1 or n > depth; NotFoundError for KeepUpTo an id not on the stack.
+  // Returns the removed ids, top first (empty for KeepUpTo the top entry,
+  // which changes nothing). InvalidArgumentError for Pop(n) with n < 1 or
+  // n > depth, or KeepUpTo(id < 0); NotFoundError for KeepUpTo an id not on
+  // the stack (e.g. one already reverted).
   absl::StatusOr<std::vector<int64_t>> Revert(const std::string& id, RevertTarget target);
 
   // The session's stack, bottom first. NotFoundError if unknown.

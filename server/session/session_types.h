@@ -23,7 +23,7 @@ namespace romed {
 
 // One requested rewrite, as the client sent it (romed.v1.Rewrite).
 struct RewriteRecord {
-  std::string prompt;       // template with one "{}" for the subject
+  std::string prompt;  // template with one "{}" for the subject
   std::string subject;
   std::string target_new;
   std::string target_true;  // may be empty
@@ -41,13 +41,13 @@ struct EditRequestRecord {
 struct RewriteResultRecord {
   RewriteRecord rewrite;
   int64_t layer = 0;
-  std::string fact_token;       // "subject_first" | "subject_last" | "last"
-  float p_new_before = 0;       // P(target_new | prompt), mean per token
+  std::string fact_token;  // "subject_first" | "subject_last" | "last"
+  float p_new_before = 0;  // P(target_new | prompt), mean per token
   float p_new_after = 0;
-  float p_true_before = 0;      // P(target_true | prompt); 0 if none given
+  float p_true_before = 0;  // P(target_true | prompt); 0 if none given
   float p_true_after = 0;
-  float delta_u_norm = 0;       // ||u||
-  float delta_lambda_norm = 0;  // ||lambda||
+  float delta_u_norm = 0;         // ||u||
+  float delta_lambda_norm = 0;    // ||lambda||
   std::vector<float> loss_curve;  // value-optimisation loss per step
   double key_time_s = 0;
   double value_time_s = 0;
@@ -72,10 +72,10 @@ struct EditEntry {
 
 // A session's metadata (romed.v1.Session without the stack summary).
 struct SessionInfo {
-  std::string id;     // "s-" + 16 lowercase hex digits, server-assigned
-  std::string name;   // <= kMaxSessionNameBytes bytes; may be empty
+  std::string id;                             // "s-" + 16 lowercase hex digits, server-assigned
+  std::string name;                           // <= kMaxSessionNameBytes bytes; may be empty
   std::map<std::string, std::string> labels;  // <= kMaxSessionLabels entries
-  std::string owner;  // the authenticated caller; may be empty
+  std::string owner;                          // the authenticated caller; may be empty
   // Checksum of the base model the session's edits were computed on
   // (Checkpoint::checksum). A session only loads on that model.
   std::string model_checksum;

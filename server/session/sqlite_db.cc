@@ -5,10 +5,9 @@
 namespace romed {
 
 absl::Status SqliteError(sqlite3* db, int rc, std::string_view context) {
-  const std::string message =
-      absl::StrCat(std::string(context), ": ",
-                   db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc), " (SQLite code ",
-                   rc, ")");
+  const std::string message = absl::StrCat(std::string(context), ": ",
+                                           db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc),
+                                           " (SQLite code ", rc, ")");
   switch (rc & 0xff) {  // the primary result code
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
@@ -81,9 +80,7 @@ absl::Status SqliteStatement::Run() {
   return status;
 }
 
-int64_t SqliteStatement::ColumnInt64(int index) const {
-  return sqlite3_column_int64(stmt_, index);
-}
+int64_t SqliteStatement::ColumnInt64(int index) const { return sqlite3_column_int64(stmt_, index); }
 
 std::string SqliteStatement::ColumnText(int index) const {
   const unsigned char* text = sqlite3_column_text(stmt_, index);
@@ -94,7 +91,8 @@ std::string SqliteStatement::ColumnText(int index) const {
 std::string_view SqliteStatement::ColumnBlob(int index) const {
   const void* blob = sqlite3_column_blob(stmt_, index);
   const int bytes = sqlite3_column_bytes(stmt_, index);
-  return blob == nullptr ? std::string_view() : std::string_view(static_cast<const char*>(blob), bytes);
+  return blob == nullptr ? std::string_view()
+                         : std::string_view(static_cast<const char*>(blob), bytes);
 }
 
 int64_t SqliteStatement::changes() const { return sqlite3_changes64(db_); }
@@ -104,9 +102,9 @@ int64_t SqliteStatement::changes() const { return sqlite3_changes64(db_); }
 absl::StatusOr<SqliteDb> SqliteDb::Open(const std::string& path) {
   SqliteDb db;
   db.path_ = path;
-  const int rc = sqlite3_open_v2(path.c_str(), &db.db_,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &db.db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) return SqliteError(db.db_, rc, absl::StrCat("opening ", path));
   sqlite3_extended_result_codes(db.db_, 1);
   return db;

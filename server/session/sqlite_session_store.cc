@@ -77,8 +77,8 @@ absl::StatusOr<std::unique_ptr<SqliteSessionStore>> SqliteSessionStore::OpenInSt
 absl::Status SqliteSessionStore::WithContext(const absl::Status& status,
                                              std::string_view what) const {
   if (status.ok()) return status;
-  return absl::Status(status.code(), absl::StrCat("session store ", path_, ": ",
-                                                  std::string(what), ": ", status.message()));
+  return absl::Status(status.code(), absl::StrCat("session store ", path_, ": ", std::string(what),
+                                                  ": ", status.message()));
 }
 
 absl::Status SqliteSessionStore::Fault(std::string_view step) const {
@@ -91,9 +91,9 @@ absl::Status SqliteSessionStore::Initialize() {
   absl::StatusOr<std::string> mode = db_.QueryText("PRAGMA journal_mode=WAL");
   if (!mode.ok()) return WithContext(mode.status(), "enabling WAL");
   if (*mode != "wal") {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "session store ", path_, ": cannot use WAL journal mode (got \"", *mode,
-        "\"); is the file on a filesystem without shared memory support?"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("session store ", path_, ": cannot use WAL journal mode (got \"", *mode,
+                     "\"); is the file on a filesystem without shared memory support?"));
   }
   RETURN_IF_ERROR(WithContext(
       db_.Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000"),
@@ -125,53 +125,54 @@ absl::Status SqliteSessionStore::Initialize() {
 
 absl::Status SqliteSessionStore::InsertSession(const SessionInfo& info) {
   absl::MutexLock lock(&mu_);
-  auto insert = [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(SqliteTransaction tx, SqliteTransaction::Begin(db_));
-    RETURN_IF_ERROR(Fault("insert session"));
-    ASSIGN_OR_RETURN(SqliteStatement exists,
-                     db_.Prepare("SELECT 1 FROM sessions WHERE id = ?1"));
-    exists.BindText(1, info.id);
-    ASSIGN_OR_RETURN(bool found, exists.Step());
-    if (found) return absl::AlreadyExistsError(absl::StrCat("session ", info.id, " exists"));
-    ASSIGN_OR_RETURN(SqliteStatement stmt,
-                     db_.Prepare("INSERT INTO sessions (id, name, labels, owner, model_checksum, "
-                                 "created_us, updated_us, next_edit_id) VALUES "
-                                 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
-    stmt.BindText(1, info.id);
-    stmt.BindText(2, info.name);
-    stmt.BindText(3, EncodeLabels(info.labels));
-    stmt.BindText(4, info.owner);
-    stmt.BindText(5, info.model_checksum);
-    stmt.BindInt64(6, ToMicros(info.created));
-    stmt.BindInt64(7, ToMicros(info.updated));
-    stmt.BindInt64(8, info.next_edit_id);
-    RETURN_IF_ERROR(stmt.Run());
-    RETURN_IF_ERROR(Fault("commit"));
-    return tx.Commit();
-  };
-  return WithContext(insert(), absl::StrCat("creating session ", info.id));
+  return WithContext(InsertSessionLocked(info), absl::StrCat("creating session ", info.id));
+}
+
+absl::Status SqliteSessionStore::InsertSessionLocked(const SessionInfo& info) {
+  ASSIGN_OR_RETURN(SqliteTransaction tx, SqliteTransaction::Begin(db_));
+  RETURN_IF_ERROR(Fault("insert session"));
+  ASSIGN_OR_RETURN(SqliteStatement exists, db_.Prepare("SELECT 1 FROM sessions WHERE id = ?1"));
+  exists.BindText(1, info.id);
+  ASSIGN_OR_RETURN(bool found, exists.Step());
+  if (found) return absl::AlreadyExistsError(absl::StrCat("session ", info.id, " exists"));
+  ASSIGN_OR_RETURN(SqliteStatement stmt,
+                   db_.Prepare("INSERT INTO sessions (id, name, labels, owner, model_checksum, "
+                               "created_us, updated_us, next_edit_id) VALUES "
+                               "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
+  stmt.BindText(1, info.id);
+  stmt.BindText(2, info.name);
+  stmt.BindText(3, EncodeLabels(info.labels));
+  stmt.BindText(4, info.owner);
+  stmt.BindText(5, info.model_checksum);
+  stmt.BindInt64(6, ToMicros(info.created));
+  stmt.BindInt64(7, ToMicros(info.updated));
+  stmt.BindInt64(8, info.next_edit_id);
+  RETURN_IF_ERROR(stmt.Run());
+  RETURN_IF_ERROR(Fault("commit"));
+  return tx.Commit();
 }
 
 absl::Status SqliteSessionStore::DeleteSession(const std::string& id) {
   absl::MutexLock lock(&mu_);
-  auto remove = [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(SqliteTransaction tx, SqliteTransaction::Begin(db_));
-    for (const char* table : {"deltas", "edits"}) {
-      RETURN_IF_ERROR(Fault(absl::StrCat("delete ", table)));
-      ASSIGN_OR_RETURN(SqliteStatement stmt,
-                       db_.Prepare(absl::StrCat("DELETE FROM ", table, " WHERE session_id = ?1")));
-      stmt.BindText(1, id);
-      RETURN_IF_ERROR(stmt.Run());
-    }
-    RETURN_IF_ERROR(Fault("delete session"));
-    ASSIGN_OR_RETURN(SqliteStatement stmt, db_.Prepare("DELETE FROM sessions WHERE id = ?1"));
+  return WithContext(DeleteSessionLocked(id), absl::StrCat("deleting session ", id));
+}
+
+absl::Status SqliteSessionStore::DeleteSessionLocked(const std::string& id) {
+  ASSIGN_OR_RETURN(SqliteTransaction tx, SqliteTransaction::Begin(db_));
+  for (const char* table : {"deltas", "edits"}) {
+    RETURN_IF_ERROR(Fault(absl::StrCat("delete ", table)));
+    ASSIGN_OR_RETURN(SqliteStatement stmt,
+                     db_.Prepare(absl::StrCat("DELETE FROM ", table, " WHERE session_id = ?1")));
     stmt.BindText(1, id);
     RETURN_IF_ERROR(stmt.Run());
-    if (stmt.changes() == 0) return absl::NotFoundError(absl::StrCat("no session ", id));
-    RETURN_IF_ERROR(Fault("commit"));
-    return tx.Commit();
-  };
-  return WithContext(remove(), absl::StrCat("deleting session ", id));
+  }
+  RETURN_IF_ERROR(Fault("delete session"));
+  ASSIGN_OR_RETURN(SqliteStatement stmt, db_.Prepare("DELETE FROM sessions WHERE id = ?1"));
+  stmt.BindText(1, id);
+  RETURN_IF_ERROR(stmt.Run());
+  if (stmt.changes() == 0) return absl::NotFoundError(absl::StrCat("no session ", id));
+  RETURN_IF_ERROR(Fault("commit"));
+  return tx.Commit();
 }
 
 absl::Status SqliteSessionStore::UpdateSessionRow(const SessionInfo& info) {
@@ -212,8 +213,8 @@ absl::Status SqliteSessionStore::InsertEditRows(const std::string& session_id,
     ASSIGN_OR_RETURN(EncodedVector u, EncodeVector(d.u, what + " u"));
     ASSIGN_OR_RETURN(EncodedVector lambda, EncodeVector(d.lambda, what + " lambda"));
     if (u.dtype != lambda.dtype) {
-      return absl::InvalidArgumentError(absl::StrCat(what, ": u is ", u.dtype, " but lambda is ",
-                                                     lambda.dtype));
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": u is ", u.dtype, " but lambda is ", lambda.dtype));
     }
     RETURN_IF_ERROR(Fault(absl::StrCat("insert ", what)));
     delta.BindText(1, session_id);
@@ -250,29 +251,32 @@ absl::Status SqliteSessionStore::DeleteEditRows(const std::string& session_id, i
 
 absl::Status SqliteSessionStore::AppendEdit(const SessionInfo& info, const EditEntry& entry) {
   absl::MutexLock lock(&mu_);
-  auto append = [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(SqliteTransaction tx, SqliteTransaction::Begin(db_));
-    RETURN_IF_ERROR(UpdateSessionRow(info));
-    RETURN_IF_ERROR(InsertEditRows(info.id, entry));
-    RETURN_IF_ERROR(Fault("commit"));
-    return tx.Commit();
-  };
-  return WithContext(append(),
+  return WithContext(AppendEditLocked(info, entry),
                      absl::StrCat("appending edit ", entry.edit_id, " to session ", info.id));
+}
+
+absl::Status SqliteSessionStore::AppendEditLocked(const SessionInfo& info, const EditEntry& entry) {
+  ASSIGN_OR_RETURN(SqliteTransaction tx, SqliteTransaction::Begin(db_));
+  RETURN_IF_ERROR(UpdateSessionRow(info));
+  RETURN_IF_ERROR(InsertEditRows(info.id, entry));
+  RETURN_IF_ERROR(Fault("commit"));
+  return tx.Commit();
 }
 
 absl::Status SqliteSessionStore::RemoveEdits(const SessionInfo& info,
                                              const std::vector<int64_t>& edit_ids) {
   absl::MutexLock lock(&mu_);
-  auto remove = [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(SqliteTransaction tx, SqliteTransaction::Begin(db_));
-    RETURN_IF_ERROR(UpdateSessionRow(info));
-    for (int64_t edit_id : edit_ids) RETURN_IF_ERROR(DeleteEditRows(info.id, edit_id));
-    RETURN_IF_ERROR(Fault("commit"));
-    return tx.Commit();
-  };
-  return WithContext(remove(), absl::StrCat("reverting ", edit_ids.size(),
-                                            " edit(s) of session ", info.id));
+  return WithContext(RemoveEditsLocked(info, edit_ids),
+                     absl::StrCat("reverting ", edit_ids.size(), " edit(s) of session ", info.id));
+}
+
+absl::Status SqliteSessionStore::RemoveEditsLocked(const SessionInfo& info,
+                                                   const std::vector<int64_t>& edit_ids) {
+  ASSIGN_OR_RETURN(SqliteTransaction tx, SqliteTransaction::Begin(db_));
+  RETURN_IF_ERROR(UpdateSessionRow(info));
+  for (int64_t edit_id : edit_ids) RETURN_IF_ERROR(DeleteEditRows(info.id, edit_id));
+  RETURN_IF_ERROR(Fault("commit"));
+  return tx.Commit();
 }
 
 // ---------------------------------------------------------------- load
@@ -300,7 +304,8 @@ absl::StatusOr<std::vector<StoredSession>> SqliteSessionStore::LoadAllLocked() {
     absl::StatusOr<std::map<std::string, std::string>> labels =
         DecodeLabels(sessions.ColumnText(2));
     if (!labels.ok()) {
-      return absl::DataLossError(absl::StrCat("session ", s.info.id, ": ", labels.status().message()));
+      return absl::DataLossError(
+          absl::StrCat("session ", s.info.id, ": ", labels.status().message()));
     }
     s.info.labels = *std::move(labels);
     s.info.owner = sessions.ColumnText(3);
@@ -325,8 +330,8 @@ absl::StatusOr<std::vector<StoredSession>> SqliteSessionStore::LoadAllLocked() {
     entry.created = FromMicros(edit_rows.ColumnInt64(2));
     absl::Status decoded = DecodeEditRecord(edit_rows.ColumnText(3), entry);
     if (!decoded.ok()) {
-      return absl::DataLossError(absl::StrCat("session ", session_id, " edit ", entry.edit_id,
-                                              ": ", decoded.message()));
+      return absl::DataLossError(
+          absl::StrCat("session ", session_id, " edit ", entry.edit_id, ": ", decoded.message()));
     }
     edits.emplace(std::make_pair(session_id, entry.edit_id), std::move(entry));
   }
@@ -340,8 +345,8 @@ absl::StatusOr<std::vector<StoredSession>> SqliteSessionStore::LoadAllLocked() {
     if (!row) break;
     const std::string session_id = delta_rows.ColumnText(0);
     const int64_t edit_id = delta_rows.ColumnInt64(1);
-    const std::string what =
-        absl::StrCat("session ", session_id, " edit ", edit_id, " delta ", delta_rows.ColumnInt64(2));
+    const std::string what = absl::StrCat("session ", session_id, " edit ", edit_id, " delta ",
+                                          delta_rows.ColumnInt64(2));
     auto it = edits.find({session_id, edit_id});
     if (it == edits.end()) return absl::DataLossError(absl::StrCat(what, ": no such edit"));
     RankOneDelta delta;

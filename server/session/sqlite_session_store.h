@@ -87,6 +87,13 @@ class SqliteSessionStore final : public SessionStore {
   // Sets the pragmas and creates or checks the schema.
   absl::Status Initialize() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Fault(std::string_view step) const;
+  // The public writes' transactions, without the error context.
+  absl::Status InsertSessionLocked(const SessionInfo& info) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status DeleteSessionLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status AppendEditLocked(const SessionInfo& info, const EditEntry& entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status RemoveEditsLocked(const SessionInfo& info, const std::vector<int64_t>& edit_ids)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // UPDATE of the session row to `info`; NotFoundError if absent.
   absl::Status UpdateSessionRow(const SessionInfo& info) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status InsertEditRows(const std::string& session_id, const EditEntry& entry)

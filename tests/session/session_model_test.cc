@@ -50,7 +50,8 @@ class SessionModelTest : public ::testing::Test {
     options.model_checksum = *checksum_;
     options.device = model_->device();
     options.dtype = model_->dtype();
-    auto registry = SessionRegistry::Open(std::shared_ptr<SessionStore>(*std::move(store)), options);
+    auto registry =
+        SessionRegistry::Open(std::shared_ptr<SessionStore>(*std::move(store)), options);
     ASSERT_OK(registry.status());
     registry_ = *std::move(registry);
   }
@@ -65,9 +66,9 @@ class SessionModelTest : public ::testing::Test {
   torch::Tensor LogitsOf(const SessionState& state) {
     torch::NoGradGuard no_grad;
     ForwardInput input;
-    input.tokens = torch::tensor({{72, 101, 108, 108, 111, 32, 119, 111},
-                                  {84, 104, 101, 32, 99, 97, 112, 105}},
-                                 torch::kInt64);
+    input.tokens = torch::tensor(
+        {{72, 101, 108, 108, 111, 32, 119, 111}, {84, 104, 101, 32, 99, 97, 112, 105}},
+        torch::kInt64);
     RowEdits edits;
     edits.views = {state.view};
     ForwardOptions options;
@@ -115,9 +116,9 @@ TEST_F(SessionModelTest, RevertRestoresTheOutputsBitForBit) {
   // An empty session runs exactly the base model.
   torch::NoGradGuard no_grad;
   ForwardInput input;
-  input.tokens = torch::tensor({{72, 101, 108, 108, 111, 32, 119, 111},
-                                {84, 104, 101, 32, 99, 97, 112, 105}},
-                               torch::kInt64);
+  input.tokens =
+      torch::tensor({{72, 101, 108, 108, 111, 32, 119, 111}, {84, 104, 101, 32, 99, 97, 112, 105}},
+                    torch::kInt64);
   EXPECT_TRUE(torch::equal(model_->Forward(input), base));
 }
 

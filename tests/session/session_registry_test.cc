@@ -48,7 +48,8 @@ class SessionRegistryTest : public ::testing::Test {
     store_.reset();
     auto sqlite = SqliteSessionStore::OpenInStateDir(dir_);
     ASSERT_OK(sqlite.status());
-    store_ = std::make_shared<FaultInjectingStore>(std::shared_ptr<SessionStore>(*std::move(sqlite)));
+    store_ =
+        std::make_shared<FaultInjectingStore>(std::shared_ptr<SessionStore>(*std::move(sqlite)));
     SessionRegistryOptions options;
     options.limits = limits_;
     options.model_checksum = "base-checksum";
@@ -294,8 +295,8 @@ TEST_F(SessionRegistryTest, PushEditPastTheLimitFailsBeforeComputing) {
     computed = true;
     return MakeEntry({RandomDelta(0, kM, kC, 3)});
   });
-  EXPECT_THAT(third, StatusIs(absl::StatusCode::kResourceExhausted,
-                              HasSubstr("--max_edits_per_session")));
+  EXPECT_THAT(third,
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("--max_edits_per_session")));
   EXPECT_FALSE(computed);
   ASSERT_OK(registry_->Revert(id, RevertTarget::Pop(1)).status());
   EXPECT_OK(Push(id, 3).status());
@@ -310,9 +311,8 @@ TEST_F(SessionRegistryTest, FailedComputationChangesNothing) {
     return absl::InvalidArgumentError("subject \"x\" is not in the prompt");
   });
   EXPECT_THAT(failed, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("subject")));
-  auto empty = registry_->PushEdit(id, [](const SessionState&) -> absl::StatusOr<EditEntry> {
-    return EditEntry{};
-  });
+  auto empty = registry_->PushEdit(
+      id, [](const SessionState&) -> absl::StatusOr<EditEntry> { return EditEntry{}; });
   EXPECT_THAT(empty, StatusIs(absl::StatusCode::kInternal, HasSubstr("no deltas")));
   auto mismatched = registry_->PushEdit(id, [](const SessionState&) -> absl::StatusOr<EditEntry> {
     return MakeEntry({RandomDelta(0, kM + 1, kC, 2)});  // u of another width at layer 0
@@ -380,6 +380,8 @@ TEST_F(SessionRegistryTest, RevertErrorsChangeNothing) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cannot revert 3 edits")));
   EXPECT_THAT(registry_->Revert(id, RevertTarget::KeepUpTo(3)),  // reverted already
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("edits 1, 2")));
+  EXPECT_THAT(registry_->Revert(id, RevertTarget::KeepUpTo(-1)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("keep_up_to_id is -1")));
   EXPECT_THAT(registry_->Revert(id, RevertTarget::KeepUpTo(99)),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("edit 99")));
   EXPECT_THAT(registry_->Revert("s-ffffffffffffffff", RevertTarget::Pop(1)),
@@ -419,20 +421,20 @@ TEST_F(SessionRegistryTest, HeldSnapshotKeepsSeeingItsStack) {
 TEST_F(SessionRegistryTest, ReadsDoNotWaitForAnEditInProgress) {
   const std::string id = NewSession();
   ASSERT_OK(Push(id, 1).status());
-  auto pushed = registry_->PushEdit(id, [&](const SessionState& current)
-                                            -> absl::StatusOr<EditEntry> {
-    // Called under the session's writer lock: reads must still answer, with
-    // the state before this edit.
-    auto during = registry_->Get(id);
-    EXPECT_OK(during.status());
-    if (during.ok()) {
-      EXPECT_EQ((*during)->num_edits(), 1);
-    }
-    EXPECT_OK(registry_->List(10, "").status());
-    EXPECT_OK(registry_->ListEdits(id).status());
-    EXPECT_EQ(current.num_edits(), 1);
-    return MakeEntry({RandomDelta(0, kM, kC, 2)});
-  });
+  auto pushed =
+      registry_->PushEdit(id, [&](const SessionState& current) -> absl::StatusOr<EditEntry> {
+        // Called under the session's writer lock: reads must still answer, with
+        // the state before this edit.
+        auto during = registry_->Get(id);
+        EXPECT_OK(during.status());
+        if (during.ok()) {
+          EXPECT_EQ((*during)->num_edits(), 1);
+        }
+        EXPECT_OK(registry_->List(10, "").status());
+        EXPECT_OK(registry_->ListEdits(id).status());
+        EXPECT_EQ(current.num_edits(), 1);
+        return MakeEntry({RandomDelta(0, kM, kC, 2)});
+      });
   ASSERT_OK(pushed.status());
 }
 
@@ -459,13 +461,13 @@ TEST_F(SessionRegistryTest, EditsToOneSessionRunOneAfterTheOther) {
   size_t second_saw_deltas = 0;
   std::thread second([&] {
     second_started.Notify();
-    auto entry = registry_->PushEdit(id, [&](const SessionState& current)
-                                             -> absl::StatusOr<EditEntry> {
-      second_computing = true;
-      second_saw_edits = current.num_edits();
-      second_saw_deltas = current.view->deltas().size();
-      return MakeEntry({RandomDelta(0, kM, kC, 2)});
-    });
+    auto entry =
+        registry_->PushEdit(id, [&](const SessionState& current) -> absl::StatusOr<EditEntry> {
+          second_computing = true;
+          second_saw_edits = current.num_edits();
+          second_saw_deltas = current.view->deltas().size();
+          return MakeEntry({RandomDelta(0, kM, kC, 2)});
+        });
     EXPECT_OK(entry.status());
     if (entry.ok()) {
       EXPECT_EQ(entry->edit_id, 2);

@@ -8,6 +8,8 @@
 #include <sqlite3.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <string>
 #include <vector>
@@ -159,9 +161,8 @@ TEST_F(SqliteSessionStoreTest, ReopenedRegistryHasIdenticalSessionsStacksAndDelt
     ASSERT_OK(gone.status());
     const std::string id = (*a)->info.id;
     auto push = [&](std::vector<RankOneDelta> deltas) {
-      ASSERT_OK((*registry)->PushEdit(id, [&](const SessionState&) -> absl::StatusOr<EditEntry> {
-        return MakeEntry(deltas);
-      }));
+      ASSERT_OK((*registry)->PushEdit(
+          id, [&](const SessionState&) -> absl::StatusOr<EditEntry> { return MakeEntry(deltas); }));
     };
     push({RandomDelta(0, 8, 4, 1), RandomDelta(1, 8, 4, 2)});
     push({RandomDelta(1, 8, 4, 3, 1.0, torch::kFloat16)});
@@ -209,10 +210,10 @@ TEST_F(SqliteSessionStoreTest, SessionsOfAnotherModelAreRefusedNamingBothChecksu
     ASSERT_OK(registry.status());
     ASSERT_OK((*registry)->Create("x", {}, "").status());
   }
-  EXPECT_THAT(OpenRegistry(std::shared_ptr<SessionStore>(OpenStore()), "bbbb2222"),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       AllOf(HasSubstr("aaaa1111"), HasSubstr("bbbb2222"),
-                             HasSubstr("--state_dir"))));
+  EXPECT_THAT(
+      OpenRegistry(std::shared_ptr<SessionStore>(OpenStore()), "bbbb2222"),
+      StatusIs(absl::StatusCode::kFailedPrecondition,
+               AllOf(HasSubstr("aaaa1111"), HasSubstr("bbbb2222"), HasSubstr("--state_dir"))));
   EXPECT_OK(OpenRegistry(std::shared_ptr<SessionStore>(OpenStore()), "aaaa1111").status());
 }
 
@@ -226,9 +227,8 @@ TEST_F(SqliteSessionStoreTest, NewerSchemaIsRefused) {
 
 TEST_F(SqliteSessionStoreTest, ForeignDatabaseIsRefused) {
   ExecRaw("CREATE TABLE notes (x TEXT)");
-  EXPECT_THAT(SqliteSessionStore::Open(path_),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("not a romed session database")));
+  EXPECT_THAT(SqliteSessionStore::Open(path_), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                                        HasSubstr("not a romed session database")));
 }
 
 TEST_F(SqliteSessionStoreTest, FileThatIsNotSqliteIsAnError) {
@@ -281,6 +281,45 @@ TEST_F(SqliteSessionStoreTest, InterruptedEditLeavesNoPartialEntry) {
     EXPECT_EQ(QueryInt("SELECT count(*) FROM edits"), 1);
     EXPECT_EQ(QueryInt("SELECT count(*) FROM deltas"), 1);
     EXPECT_EQ(QueryInt("SELECT next_edit_id FROM sessions"), 2);
+  }
+}
+
+// A real crash: the process dies (_exit, no unwinding, no ROLLBACK) in the
+// middle of an edit's transaction; the reopened database has no trace of it.
+TEST_F(SqliteSessionStoreTest, ProcessDeathMidEditLeavesNoPartialEntry) {
+  SessionInfo info;
+  info.id = "s-0123456789abcdef";
+  {
+    auto store = OpenStore();
+    ASSERT_OK(store->InsertSession(info));
+  }
+  for (const char* step : {"insert delta 1", "commit"}) {
+    SCOPED_TRACE(step);
+    EXPECT_EXIT(
+        {
+          SqliteSessionStoreOptions options;
+          options.fault_hook = [step](std::string_view at) {
+            if (at == step) std::_Exit(7);
+            return absl::OkStatus();
+          };
+          auto store = SqliteSessionStore::Open(path_, options);
+          if (!store.ok()) std::_Exit(1);
+          EditEntry entry = MakeEntry({RandomDelta(0, 8, 4, 1), RandomDelta(1, 8, 4, 2)});
+          entry.edit_id = 1;
+          SessionInfo next = info;
+          next.next_edit_id = 2;
+          (void)(*store)->AppendEdit(next, entry);
+          std::_Exit(0);
+        },
+        ::testing::ExitedWithCode(7), "");
+    auto store = OpenStore();
+    auto loaded = store->LoadAll();
+    ASSERT_OK(loaded.status());
+    ASSERT_EQ(loaded->size(), 1u);
+    EXPECT_TRUE((*loaded)[0].edits.empty());
+    EXPECT_EQ((*loaded)[0].info.next_edit_id, 1);
+    store.reset();
+    EXPECT_EQ(QueryInt("SELECT count(*) FROM deltas"), 0);
   }
 }
 
@@ -345,9 +384,9 @@ TEST_F(SqliteSessionStoreTest, CorruptRowsAreDataLossNamingTheSession) {
   }
   ExecRaw("UPDATE deltas SET u_size = 9");
   auto store = OpenStore();
-  EXPECT_THAT(store->LoadAll(), StatusIs(absl::StatusCode::kDataLoss,
-                                         AllOf(HasSubstr("s-0123456789abcdef"),
-                                               HasSubstr("edit 1 delta 0 u"))));
+  EXPECT_THAT(store->LoadAll(),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr("s-0123456789abcdef"), HasSubstr("edit 1 delta 0 u"))));
 }
 
 }  // namespace
