@@ -41,10 +41,14 @@ std::string RenderTraceTerminal(const TraceResult& trace, const TerminalHeatmapO
                               std::string(TraceKindName(grid.kind)),
                               grid.kind == TraceKind::kState ? 1 : trace.window,
                               AnswerLabel(trace), scale.low, scale.high, trace.high_score));
-    // Layer header: the last digit of each layer, tens marked every 10.
-    std::string header = Pad("layer", width + 1);
-    for (int64_t l = 0; l < trace.num_layers; ++l) absl::StrAppend(&header, absl::StrFormat("%-2d", l % 100));
-    absl::StrAppend(&out, header, "\n");
+    // Layer header: every fifth layer's number above its cell.
+    std::string ticks(2 * trace.num_layers + 4, ' ');
+    for (int64_t l = 0; l < trace.num_layers; l += 5) {
+      const std::string number = absl::StrCat(l);
+      ticks.replace(2 * l, number.size(), number);
+    }
+    absl::StrAppend(&out, Pad("layer", width + 1), ticks.substr(0, ticks.find_last_not_of(' ') + 1),
+                    "\n");
     for (size_t t = 0; t < grid.values.size(); ++t) {
       std::string row = Pad(labels[t], width + 1);
       for (double value : grid.values[t]) {

@@ -70,8 +70,9 @@ struct TraceOptions {
   // Severing of the state restorations (see SeverMode).
   SeverMode sever = SeverMode::kNone;
 
-  // Most batch rows in one forward. Memory per forward is about
-  // rows x T x (M + L x 2C) floats (MLP activations and the KV cache).
+  // Most batch rows in one forward (at least one restoration, `samples`
+  // rows, always runs). Memory per forward is about rows x T x (M + L x 2C)
+  // floats (MLP activations and the KV cache of the corrupted prefix).
   int64_t max_batch_rows = 256;
 
   // Longest prompt in tokens; 0 = the model's context (n_positions).
