@@ -113,6 +113,9 @@ class SessionRegistry {
   // snapshot's EditView on options.device in options.dtype.
   // FailedPreconditionError if a stored session was made on another model
   // (the message names both checksums); the store's errors otherwise.
+  // Limits are not applied to restored state: after lowering --max_sessions
+  // every stored session is still loaded, and Create fails until enough are
+  // deleted (likewise for stacks and --max_edits_per_session).
   static absl::StatusOr<std::unique_ptr<SessionRegistry>> Open(std::shared_ptr<SessionStore> store,
                                                                SessionRegistryOptions options);
 
