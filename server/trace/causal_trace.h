@@ -19,6 +19,15 @@
 // The numbers equal the per-(token, layer) reference (tests/trace) to float
 // round-off (< 1e-5 in p).
 //
+// Cost: the reference runs ~3 T L forwards of (S + 1) x T token-rows with
+// full logits; this runs 2 + about T forwards and, per restoration at t,
+// S x (T - t) token-rows with last-position logits: ~2x fewer body FLOPs for
+// a 10-token prompt, plus the LM head (large for shallow, wide-vocabulary
+// models) and the skipped cells. Positions >= t in layers before the first
+// restored layer also equal the corrupted run; a forward that could start at
+// a given layer from given hidden states would roughly halve the rest again
+// (Gpt2Model has no such entry point yet).
+//
 // Thread safety: the functions are reentrant; the model is only read.
 #ifndef ROMED_SERVER_TRACE_CAUSAL_TRACE_H_
 #define ROMED_SERVER_TRACE_CAUSAL_TRACE_H_
