@@ -1,0 +1,2 @@
+// Anchor for the precompiled <torch/torch.h> that every torch-using target
+// reuses (see cmake/TorchPch.cmake).
