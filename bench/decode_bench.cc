@@ -4,7 +4,7 @@
 //
 //   decode_bench [--threads=2] [--preset=gpt2] [--prompt_tokens=64]
 //                [--new_tokens=32] [--batch=8] [--prefill_tokens=512]
-//                [--copy_mib=512] [--reps=2]
+//                [--copy_mib=512] [--reps=2] [--compare_blas=1]
 //
 // Conventions (printed with the figures):
 //  - Bytes per decoded token: every parameter once (wte included, as the LM
@@ -17,8 +17,17 @@
 //  - Decode tokens/s: tokens after the first (which comes from the prefill)
 //    over the time after the first, greedy, through Generator (sampling,
 //    detokenisation and the KV cache included).
+//  - --compare_blas=1 also times both decode runs with ROMED_BLAS_DECODE=1
+//    (the forward pass's few-row products through OpenBLAS instead of its
+//    own kernels, gpt2_model.cc), just before the default runs.
+//  - OpenMP waiting: unless OMP_WAIT_POLICY is already set, the bench
+//    re-executes itself with OMP_WAIT_POLICY=passive. libgomp reads the
+//    variable once, when it is loaded (before main), so setenv() in main is
+//    too late; spinning workers made a decode step several times slower on a
+//    shared 2-vCPU VM. Run with OMP_WAIT_POLICY=active to see the other side.
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -54,6 +63,7 @@ struct BenchOptions {
   int64_t prefill_tokens = 512;  // prompt of the prefill run
   int64_t copy_mib = 512;        // size of each buffer of the bandwidth test
   int reps = 2;                  // timed repetitions (best is reported)
+  bool compare_blas = true;      // also time decoding with ROMED_BLAS_DECODE=1
 };
 
 // Parses --name=value flags over the defaults; exits on an unknown flag.
@@ -86,6 +96,8 @@ BenchOptions ParseFlags(int argc, char** argv) {
       options.copy_mib = std::stoll(value);
     else if (name == "reps")
       options.reps = std::stoi(value);
+    else if (name == "compare_blas")
+      options.compare_blas = value != "0";
     else {
       std::fprintf(stderr, "unknown flag --%s\n", name.c_str());
       std::exit(2);
@@ -185,7 +197,25 @@ RunTimes TimeGeneration(const Generator& generator, int64_t batch, int64_t promp
   return best;
 }
 
+// Decode tokens/s of `batch` rows (best of options.reps).
+double DecodeTokensPerSecond(const Generator& generator, int64_t batch, const BenchOptions& options,
+                             int64_t vocab) {
+  const RunTimes times = TimeGeneration(generator, batch, options.prompt_tokens, options.new_tokens,
+                                        vocab, options.reps);
+  return times.decoded / times.decode_s;
+}
+
+// Re-executes this program with OMP_WAIT_POLICY=passive unless it is set
+// (see the file comment); returns only if that is not needed or fails.
+void EnsurePassiveOpenMpWaiting(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  setenv("OMP_WAIT_POLICY", "passive", 1);
+  execv("/proc/self/exe", argv);
+  std::fprintf(stderr, "decode_bench: re-exec failed; OpenMP threads keep spinning\n");
+}
+
 int Main(int argc, char** argv) {
+  EnsurePassiveOpenMpWaiting(argv);
   const BenchOptions options = ParseFlags(argc, argv);
   at::set_num_threads(options.threads);
   torch::manual_seed(0);
@@ -200,33 +230,48 @@ int Main(int argc, char** argv) {
   const Generator generator(model, FillerTokenizer(config->vocab_size));
   const int64_t params = model->weights().NumParameters();
   const double bytes_per_token = 4.0 * params;
-  std::printf("model %s (random, fp32): %.1fM parameters, %.1f MB read per decode step\n",
-              options.preset.c_str(), params / 1e6, bytes_per_token / 1e6);
-  std::printf("threads %d (at::get_num_threads %d), BLAS %s\n", options.threads,
-              at::get_num_threads(), DescribeBlas().c_str());
+  std::printf(
+      "model %s (random, fp32): %.1fM parameters, %.1f MB read per "
+      "decode step\n",
+      options.preset.c_str(), params / 1e6, bytes_per_token / 1e6);
+  std::printf("threads %d (at::get_num_threads %d), OMP_WAIT_POLICY=%s, BLAS %s\n", options.threads,
+              at::get_num_threads(),
+              std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "(unset)",
+              DescribeBlas().c_str());
 
   const double bandwidth = CopyBandwidthGBps(options.copy_mib);
   const double bound_tps = bandwidth * 1e9 / bytes_per_token;
   std::printf("bandwidth bound at batch 1: %.2f tokens/s\n\n", bound_tps);
 
   const int64_t v = config->vocab_size;
-  const RunTimes b1 =
-      TimeGeneration(generator, 1, options.prompt_tokens, options.new_tokens, v, options.reps);
-  const double b1_tps = b1.decoded / b1.decode_s;
+  // BLAS-only runs first (when compared), then the default ones, so both see
+  // the same minutes of machine load.
+  double blas_b1_tps = 0.0, blas_bn_tps = 0.0;
+  if (options.compare_blas) {
+    setenv("ROMED_BLAS_DECODE", "1", 1);
+    blas_b1_tps = DecodeTokensPerSecond(generator, 1, options, v);
+    blas_bn_tps = DecodeTokensPerSecond(generator, options.batch, options, v);
+    unsetenv("ROMED_BLAS_DECODE");
+  }
+  const double b1_tps = DecodeTokensPerSecond(generator, 1, options, v);
+  const double bn_tps = DecodeTokensPerSecond(generator, options.batch, options, v);
   std::printf(
       "decode batch 1 (prompt %lld, %lld new): %.2f tokens/s (%.1f ms/token), "
       "ratio to bound %.2f\n",
       static_cast<long long>(options.prompt_tokens), static_cast<long long>(options.new_tokens),
       b1_tps, 1e3 / b1_tps, b1_tps / bound_tps);
-
-  const RunTimes bn = TimeGeneration(generator, options.batch, options.prompt_tokens,
-                                     options.new_tokens, v, options.reps);
-  const double bn_tps = bn.decoded / bn.decode_s;
   std::printf(
       "decode batch %lld: %.2f tokens/s (%.1f ms/step), %.2fx batch 1, "
       "ratio to batch-%lld bound %.2f\n",
       static_cast<long long>(options.batch), bn_tps, 1e3 * options.batch / bn_tps, bn_tps / b1_tps,
       static_cast<long long>(options.batch), bn_tps / (options.batch * bound_tps));
+  if (options.compare_blas) {
+    std::printf(
+        "  same with ROMED_BLAS_DECODE=1: batch 1 %.2f tokens/s (ratio "
+        "%.2f), batch %lld %.2f "
+        "tokens/s\n",
+        blas_b1_tps, blas_b1_tps / bound_tps, static_cast<long long>(options.batch), blas_bn_tps);
+  }
 
   const RunTimes prefill = TimeGeneration(generator, 1, options.prefill_tokens, 1, v, options.reps);
   std::printf("prefill (%lld-token prompt): %.1f tokens/s (%.3f s)\n",

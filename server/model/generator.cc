@@ -265,7 +265,13 @@ class BatchDecoder {
   // Runs every prompt, left-padded to T0; returns logits [B, V].
   torch::Tensor Prefill() {
     int64_t t0 = 0;
-    for (const RowState& row : rows_) t0 = std::max(t0, row.result.prompt_tokens);
+    int64_t new_tokens = 0;
+    for (const RowState& row : rows_) {
+      t0 = std::max(t0, row.result.prompt_tokens);
+      new_tokens = std::max(new_tokens, row.request->max_new_tokens);
+    }
+    // Room for the whole generation, so decode steps never regrow the cache.
+    cache_.Reserve(t0 + new_tokens);
     const int64_t b = static_cast<int64_t>(rows_.size());
     torch::Tensor tokens = torch::zeros({b, t0}, torch::kInt64);  // [B, T0]
     torch::Tensor mask = torch::zeros({b, t0}, torch::kInt64);    // [B, T0]

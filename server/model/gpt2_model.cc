@@ -1,8 +1,15 @@
 #include "server/model/gpt2_model.h"
 
+#include <ATen/Parallel.h>
+#include <immintrin.h>
+
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <map>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -14,10 +21,11 @@ namespace {
 
 // What one forward call knows besides the weights.
 struct Pass {
-  int64_t batch = 0;     // B
-  int64_t length = 0;    // T
-  int64_t past = 0;      // T_past
-  torch::Tensor blocked;  // [B, 1, T, K] bool: true where a query may not look; undefined = none
+  int64_t batch = 0;      // B
+  int64_t length = 0;     // T
+  int64_t past = 0;       // T_past
+  torch::Tensor blocked;  // [B, 1, T, K] bool: true where a query may not look;
+                          // undefined = none
   const Interventions* interventions = nullptr;
   KvCache* cache = nullptr;
   // Edit views to apply, each to `rows` [B'] (undefined = every row).
@@ -35,22 +43,172 @@ torch::Tensor RunHooks(const Pass& pass, HookPoint point, int64_t layer, torch::
   return pass.interventions->Apply(address, std::move(x));
 }
 
+// Decode-time matrix products for a few rows (2 <= N <= kMaxSmallRows). They
+// read each weight once per call: OpenBLAS's sgemm packs the whole weight for
+// M = 2..8 rows and ran at ~1.5 GB/s here. One row stays on OpenBLAS's GEMV,
+// which measured faster than these kernels (bench/results/decode_cpu.md). Used
+// only without autograd, on contiguous fp32 CPU tensors with AVX2 and FMA;
+// everything else goes through BLAS. Setting the environment variable
+// ROMED_BLAS_DECODE=1 sends these through BLAS too (read on every call, so a
+// benchmark can compare both in one process).
+constexpr int64_t kMaxSmallRows = 8;
+
+bool UseSmallRowKernels(const torch::Tensor& rows, const torch::Tensor& weight) {
+  static const bool cpu_has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const char* blas_only = std::getenv("ROMED_BLAS_DECODE");
+  return cpu_has_avx2 && (blas_only == nullptr || std::strcmp(blas_only, "1") != 0) &&
+         rows.size(0) >= 2 && rows.size(0) <= kMaxSmallRows && rows.device().is_cpu() &&
+         weight.device().is_cpu() && rows.scalar_type() == torch::kFloat32 &&
+         weight.scalar_type() == torch::kFloat32 && weight.is_contiguous() &&
+         !(torch::GradMode::is_enabled() && (rows.requires_grad() || weight.requires_grad()));
+}
+
+// y[r, j] (j in [j0, j1)) = bias[j] + sum_k x[r, k] w[k, j]; w row-major
+// [in, out]. Accumulates in `acc` [N, j1 - j0] (small enough for L1).
+template <int N>
+__attribute__((target("avx2,fma"))) void RowsTimesWeightColumns(const float* x, const float* w,
+                                                                const float* bias, float* y,
+                                                                int64_t in, int64_t out, int64_t j0,
+                                                                int64_t j1, float* acc) {
+  const int64_t width = j1 - j0, vec_end = width - width % 8;
+  for (int r = 0; r < N; ++r) std::memcpy(acc + r * width, bias + j0, width * sizeof(float));
+  for (int64_t k = 0; k < in; ++k) {
+    const float* wk = w + k * out + j0;
+    __m256 xk[N];
+    for (int r = 0; r < N; ++r) xk[r] = _mm256_broadcast_ss(x + r * in + k);
+    for (int64_t j = 0; j < vec_end; j += 8) {
+      const __m256 wv = _mm256_loadu_ps(wk + j);
+      for (int r = 0; r < N; ++r) {
+        float* a = acc + r * width + j;
+        _mm256_storeu_ps(a, _mm256_fmadd_ps(xk[r], wv, _mm256_loadu_ps(a)));
+      }
+    }
+    for (int64_t j = vec_end; j < width; ++j) {
+      for (int r = 0; r < N; ++r) acc[r * width + j] += x[r * in + k] * wk[j];
+    }
+  }
+  for (int r = 0; r < N; ++r) std::memcpy(y + r * out + j0, acc + r * width, width * sizeof(float));
+}
+
+template <int N>
+void SmallRowsAddmm(const float* x, const float* w, const float* bias, float* y, int64_t in,
+                    int64_t out) {
+  // Columns per task: accumulators of ~16 KB, and at least one task per thread.
+  const int64_t threads = at::get_num_threads();
+  int64_t width = std::min<int64_t>(4096 / N, (out + threads - 1) / threads);
+  width = std::max<int64_t>(8, (width + 7) / 8 * 8);
+  const int64_t tasks = (out + width - 1) / width;
+  at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> acc(N * width);
+    for (int64_t t = begin; t < end; ++t) {
+      RowsTimesWeightColumns<N>(x, w, bias, y, in, out, t * width, std::min(out, (t + 1) * width),
+                                acc.data());
+    }
+  });
+}
+
+// logits[r, v] = sum_c x[r, c] wte[v, c] for v in [v0, v1); wte row-major [V,
+// C].
+template <int N>
+__attribute__((target("avx2,fma"))) void RowsDotVocab(const float* x, const float* wte,
+                                                      float* logits, int64_t c_size, int64_t v_size,
+                                                      int64_t v0, int64_t v1) {
+  const int64_t vec_end = c_size - c_size % 8;
+  for (int64_t v = v0; v < v1; ++v) {
+    const float* wv = wte + v * c_size;
+    __m256 acc[N];
+    for (int r = 0; r < N; ++r) acc[r] = _mm256_setzero_ps();
+    for (int64_t c = 0; c < vec_end; c += 8) {
+      const __m256 w8 = _mm256_loadu_ps(wv + c);
+      for (int r = 0; r < N; ++r) {
+        acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(x + r * c_size + c), w8, acc[r]);
+      }
+    }
+    for (int r = 0; r < N; ++r) {
+      __m128 half = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
+      half = _mm_add_ps(half, _mm_movehl_ps(half, half));
+      half = _mm_add_ss(half, _mm_movehdup_ps(half));
+      float sum = _mm_cvtss_f32(half);
+      for (int64_t c = vec_end; c < c_size; ++c) sum += x[r * c_size + c] * wv[c];
+      logits[r * v_size + v] = sum;
+    }
+  }
+}
+
+template <int N>
+void SmallRowsLmHead(const float* x, const float* wte, float* logits, int64_t c_size,
+                     int64_t v_size) {
+  at::parallel_for(0, v_size, 256, [&](int64_t begin, int64_t end) {
+    RowsDotVocab<N>(x, wte, logits, c_size, v_size, begin, end);
+  });
+}
+
+// Calls f.template operator()<N>() for the runtime N in [1, kMaxSmallRows].
+template <typename F>
+void DispatchRows(int64_t n, F&& f) {
+  switch (n) {
+    case 1:
+      f(std::integral_constant<int, 1>());
+      break;
+    case 2:
+      f(std::integral_constant<int, 2>());
+      break;
+    case 3:
+      f(std::integral_constant<int, 3>());
+      break;
+    case 4:
+      f(std::integral_constant<int, 4>());
+      break;
+    case 5:
+      f(std::integral_constant<int, 5>());
+      break;
+    case 6:
+      f(std::integral_constant<int, 6>());
+      break;
+    case 7:
+      f(std::integral_constant<int, 7>());
+      break;
+    default:
+      f(std::integral_constant<int, 8>());
+      break;
+  }
+}
+
 // x [B, T, in] times a Conv1D weight [in, out] plus bias [out] -> [B, T, out].
-// A single row (batch-1 decoding) goes through GEMV: OpenBLAS's GEMM packs
-// the whole weight first and runs ~4x slower for one row.
 torch::Tensor Conv1D(const torch::Tensor& x, const torch::Tensor& weight,
                      const torch::Tensor& bias) {
   auto sizes = x.sizes().vec();
   sizes.back() = weight.size(1);
   torch::Tensor rows = x.reshape({-1, weight.size(0)});  // [B*T, in]
-  if (rows.size(0) == 1) return torch::addmv(bias, weight.t(), rows[0]).view(sizes);
-  return torch::addmm(bias, rows, weight).view(sizes);
+  if (!UseSmallRowKernels(rows, weight) || !bias.is_contiguous() ||
+      bias.scalar_type() != torch::kFloat32) {
+    // One row through GEMV: OpenBLAS's GEMM packs the whole weight first.
+    if (rows.size(0) == 1) return torch::addmv(bias, weight.t(), rows[0]).view(sizes);
+    return torch::addmm(bias, rows, weight).view(sizes);
+  }
+  rows = rows.contiguous();
+  torch::Tensor y = torch::empty({rows.size(0), weight.size(1)}, rows.options());
+  DispatchRows(rows.size(0), [&](auto n) {
+    SmallRowsAddmm<decltype(n)::value>(rows.data_ptr<float>(), weight.data_ptr<float>(),
+                                       bias.data_ptr<float>(), y.data_ptr<float>(), weight.size(0),
+                                       weight.size(1));
+  });
+  return y.view(sizes);
 }
 
 // Tied LM head: x [N, C] -> logits [N, V] = x wte^T (wte [V, C]).
 torch::Tensor LmHead(const torch::Tensor& x, const torch::Tensor& wte) {
-  if (x.size(0) == 1) return torch::mv(wte, x[0]).unsqueeze(0);
-  return torch::mm(x, wte.t());
+  if (!UseSmallRowKernels(x, wte)) {
+    if (x.size(0) == 1) return torch::mv(wte, x[0]).unsqueeze(0);
+    return torch::mm(x, wte.t());
+  }
+  torch::Tensor rows = x.contiguous();
+  torch::Tensor logits = torch::empty({rows.size(0), wte.size(0)}, rows.options());
+  DispatchRows(rows.size(0), [&](auto n) {
+    SmallRowsLmHead<decltype(n)::value>(rows.data_ptr<float>(), wte.data_ptr<float>(),
+                                        logits.data_ptr<float>(), wte.size(1), wte.size(0));
+  });
+  return logits;
 }
 
 torch::Tensor LayerNorm(const torch::Tensor& x, const torch::Tensor& weight,
@@ -91,16 +249,6 @@ torch::Tensor MaskedSoftmax(torch::Tensor scores, const torch::Tensor& blocked) 
   return torch::softmax(scores, -1, torch::kFloat32).to(scores.scalar_type());
 }
 
-// Appends this call's keys or values [B, H, T, D] to the cache's and returns
-// everything attended to: [B, H, K, D].
-torch::Tensor AppendToCache(std::vector<torch::Tensor>& cached, int64_t layer,
-                            const torch::Tensor& fresh) {
-  if (cached.size() <= static_cast<size_t>(layer)) cached.resize(layer + 1);
-  torch::Tensor& slot = cached[layer];
-  slot = slot.defined() ? torch::cat({slot, fresh}, 2) : fresh.contiguous();
-  return slot;
-}
-
 // Causal self-attention of block `layer` on h [B, T, C] -> [B, T, C].
 torch::Tensor Attention(const Gpt2Config& config, const Gpt2LayerWeights& w, int64_t layer,
                         const torch::Tensor& h, const Pass& pass) {
@@ -111,10 +259,12 @@ torch::Tensor Attention(const Gpt2Config& config, const Gpt2LayerWeights& w, int
   torch::Tensor q = qkv[0] * (1.0 / std::sqrt(static_cast<double>(D)));  // [B, H, T, D]
   torch::Tensor k = qkv[1], v = qkv[2];
   if (pass.cache != nullptr) {
-    k = AppendToCache(pass.cache->keys, layer, k);    // [B, H, K, D]
-    v = AppendToCache(pass.cache->values, layer, v);  // [B, H, K, D]
+    // Written in place into the cache's buffers (kv_cache.h).
+    pass.cache->Append(layer, k, v, config.n_positions);
+    k = pass.cache->keys[layer];    // [B, H, K, D]
+    v = pass.cache->values[layer];  // [B, H, K, D]
   }
-  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));  // [B, H, T, K]
+  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));                   // [B, H, T, K]
   torch::Tensor context = torch::matmul(MaskedSoftmax(scores, pass.blocked), v);  // [B, H, T, D]
   context = context.transpose(1, 2).reshape({B, T, H * D});
   return Conv1D(context, w.attn_proj_weight, w.attn_proj_bias);
@@ -154,7 +304,8 @@ torch::Tensor Block(const Gpt2Config& config, const Gpt2LayerWeights& w, int64_t
                     torch::Tensor x, const Pass& pass) {
   x = RunHooks(pass, HookPoint::kResidPre, layer, std::move(x));
   torch::Tensor h = LayerNorm(x, w.ln_1_weight, w.ln_1_bias, config.layer_norm_epsilon);
-  torch::Tensor attn = RunHooks(pass, HookPoint::kAttnOut, layer, Attention(config, w, layer, h, pass));
+  torch::Tensor attn =
+      RunHooks(pass, HookPoint::kAttnOut, layer, Attention(config, w, layer, h, pass));
   x = x + attn;
   x = x + Mlp(config, w, layer, x, pass);
   return RunHooks(pass, HookPoint::kResidPost, layer, std::move(x));
@@ -217,10 +368,11 @@ torch::Tensor Gpt2Model::Forward(const ForwardInput& input, const ForwardOptions
   TORCH_CHECK(pass.past + pass.length <= config_.n_positions, "Forward: ", pass.past, " cached + ",
               pass.length, " new positions exceed the context of ", config_.n_positions);
 
-  torch::Tensor mask = input.attention_mask.defined()
-                           ? input.attention_mask.to(device(), torch::kInt64)
-                           : torch::ones({pass.batch, pass.length},
-                                         torch::TensorOptions().dtype(torch::kInt64).device(device()));
+  torch::Tensor mask =
+      input.attention_mask.defined()
+          ? input.attention_mask.to(device(), torch::kInt64)
+          : torch::ones({pass.batch, pass.length},
+                        torch::TensorOptions().dtype(torch::kInt64).device(device()));
   TORCH_CHECK(mask.sizes() == tokens.sizes(), "Forward: attention_mask ", mask.sizes(),
               " does not match tokens ", tokens.sizes());
   torch::Tensor start = torch::zeros({pass.batch}, mask.options());
@@ -231,18 +383,17 @@ torch::Tensor Gpt2Model::Forward(const ForwardInput& input, const ForwardOptions
     start = cache->next_position;
     key_mask = torch::cat({cache->mask, mask}, 1);
   }
-  bool all_real = !input.attention_mask.defined() && pass.past == 0
-                      ? true
-                      : key_mask.all().item<bool>();
+  bool all_real =
+      !input.attention_mask.defined() && pass.past == 0 ? true : key_mask.all().item<bool>();
   pass.blocked = BlockedKeys(key_mask, pass.length, pass.past, all_real);
   pass.edits = PlanRowEdits(options.edits, pass.batch, device());
 
   torch::Tensor x = torch::embedding(weights_.wte, tokens.to(device()));  // [B, T, C]
   x = RunHooks(pass, HookPoint::kEmbed, 0, std::move(x));
   x = x + torch::embedding(weights_.wpe, PositionIds(mask, start));
-  const int64_t last_layer =
-      options.stop_after_layer >= 0 ? std::min(options.stop_after_layer, config_.n_layer - 1)
-                                    : config_.n_layer - 1;
+  const int64_t last_layer = options.stop_after_layer >= 0
+                                 ? std::min(options.stop_after_layer, config_.n_layer - 1)
+                                 : config_.n_layer - 1;
   for (int64_t layer = 0; layer <= last_layer; ++layer) {
     x = Block(config_, weights_.layers[layer], layer, std::move(x), pass);
   }
