@@ -3,7 +3,7 @@
 // merges.txt) for any GPT-2 shape. Benchmarks and tests use it.
 //
 //   romed-random-model --config=gpt2 --byte_level --out=/tmp/gpt2-random
-//   romed-random-model --config=gpt2-xl --n_layer=4 --vocab_json=vocab.json \
+//   romed-random-model --config=gpt2-xl --n_layer=4 --vocab_json=vocab.json
 //       --merges=merges.txt --out=/tmp/xl4 --dtype=f16 --seed=7
 //
 // The weights follow GPT-2's initialisation (Gpt2Weights::Random) and are a
