@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
 export ROMED_SOURCE_DIR="$PWD"
+# Tests that run the tools find them here (also when ctest is run by hand: export it).
+export ROMED_BINARY_DIR="$PWD/${BUILD_DIR:-build}"
 label_args=(-LE slow)
 if [[ "${ROMED_SLOW:-0}" == "1" ]]; then
   bash scripts/make_fact_model.sh models/fact
