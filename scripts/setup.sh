@@ -49,9 +49,10 @@ if [[ ! -f third_party/gpt2_vocab/encoder.json ]]; then
 fi
 # Offline checks of the Dockerfile and the Kubernetes manifests (tests/deploy):
 # Kubernetes 1.33 schemas (kubernetes-models), js-yaml, dockerfilelint; pinned
-# by tests/deploy/package-lock.json. Rendering the manifests needs a kubectl
-# with kustomize v5 (kubectl >= 1.27) on PATH; Debian 12's kubernetes-client
-# (1.20) is too old for them, so nothing is installed for it here.
+# by tests/deploy/package-lock.json. The manifests render with a kubectl that
+# has kustomize v5 (>= 1.27) where one is on PATH; Debian 12's kubernetes-client
+# (1.20) is too old, so none is installed here and the checks fall back to
+# tests/deploy/subset_kustomize.js.
 lock_sum=$(sha256sum tests/deploy/package-lock.json | cut -d' ' -f1)
 if [[ "$(cat third_party/deploy_tools/.installed 2>/dev/null)" != "$lock_sum" ]]; then
   echo "setup: installing the deployment checks' npm packages into third_party/deploy_tools"
