@@ -137,15 +137,23 @@ function readEnvFile(file) {
   return vars;
 }
 
-// The Dockerfile's runtime facts: EXPOSE, VOLUME, USER, ENTRYPOINT (last stage).
+// The Dockerfile's runtime facts: EXPOSE, VOLUME, USER, ENTRYPOINT (last
+// stage) and the ROMED_* variables set by ENV in the runtime* stages.
 function readDockerfile(file) {
   const text = fs.readFileSync(file, "utf8").replace(/\\\n/g, " ");
-  const facts = { expose: [], volumes: [], user: null, entrypoint: null };
+  const facts = { expose: [], volumes: [], user: null, entrypoint: null, env: {} };
+  let stage = "";
   for (const line of text.split("\n")) {
-    const m = line.trim().match(/^(FROM|EXPOSE|VOLUME|USER|ENTRYPOINT)\s+(.*)$/i);
+    const m = line.trim().match(/^(FROM|EXPOSE|VOLUME|USER|ENTRYPOINT|ENV)\s+(.*)$/i);
     if (!m) continue;
     const [, instruction, rest] = [m[0], m[1].toUpperCase(), m[2]];
-    if (instruction === "FROM") Object.assign(facts, { expose: [], volumes: [], user: null, entrypoint: null });
+    if (instruction === "FROM") {
+      Object.assign(facts, { expose: [], volumes: [], user: null, entrypoint: null });
+      stage = (rest.match(/\s+AS\s+(\S+)/i) || [])[1] || "";
+    }
+    if (instruction === "ENV" && stage.startsWith("runtime")) {
+      for (const [, k, v] of rest.matchAll(/([A-Za-z0-9_]+)=(\S*)/g)) facts.env[`${stage} ${k}`] = v;
+    }
     if (instruction === "EXPOSE") facts.expose.push(...rest.split(/\s+/).map((p) => Number(p.split("/")[0])));
     if (instruction === "VOLUME") facts.volumes.push(...(rest.startsWith("[") ? JSON.parse(rest) : rest.split(/\s+/)));
     if (instruction === "USER") facts.user = rest.trim();
@@ -337,6 +345,10 @@ function checkOverlay(overlay, objects, ctx) {
 function checkImage(ctx) {
   const { docker, imageDefaults, flags } = ctx;
   checkVariables("docker/romed.env", imageDefaults, flags);
+  for (const [key, value] of Object.entries(docker.env)) {
+    const [stage, name] = key.split(" ");
+    checkVariables(`Dockerfile ${stage} ENV`, { [name]: value }, flags);
+  }
   const eff = effectiveFlags(flags, imageDefaults, {}, {});
   check(docker.expose.includes(Number(eff.port)) && docker.expose.includes(Number(eff.metrics_port)),
     `Dockerfile EXPOSEs the image's --port and --metrics_port`, `${docker.expose} vs ${eff.port} ${eff.metrics_port}`);
