@@ -33,9 +33,11 @@ RUN apt-get update -q \
  && unzip -q /tmp/libtorch.zip -d /opt \
  && rm -f /tmp/libtorch.zip \
  && rm -rf /var/lib/apt/lists/*
-# setup.sh leaves out Debian's CPU libtorch; CMake finds /opt/libtorch instead.
+# setup.sh leaves out Debian's CPU libtorch; CMake finds /opt/libtorch instead;
+# assemble-runtime.sh bundles all of its lib/ (some of it is only dlopen'd).
 ENV ROMED_SETUP_SKIP_PACKAGES=libtorch-dev \
-    CMAKE_PREFIX_PATH=/opt/libtorch
+    CMAKE_PREFIX_PATH=/opt/libtorch \
+    ROMED_BUNDLE_LIB_DIRS=/opt/libtorch/lib
 
 # hadolint and dockerfilelint read the next line as an image without a tag:
 # build-cpu / build-cuda are the stages above.

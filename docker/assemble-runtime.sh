@@ -13,6 +13,9 @@
 # A library ldd cannot find is an error, except those listed in
 # ROMED_HOST_PROVIDED_LIBS (default: the NVIDIA driver's libcuda.so.1 and
 # libnvidia-ml.so.1, which the NVIDIA container runtime mounts into GPU pods).
+# ROMED_BUNDLE_LIB_DIRS (space-separated directories) adds every shared object
+# in them as well, for libraries loaded with dlopen, which ldd cannot see (the
+# CUDA image sets /opt/libtorch/lib: libtorch's zip dlopens parts of CUDA).
 # ROOT/usr/local/share/romed/runtime-libs.txt lists what was bundled.
 #
 # Environment: BUILD_DIR (default build) replaces $BUILD_DIR in the list;
@@ -89,6 +92,13 @@ main() {
       [[ $glibc == *" $name "* ]] && continue
       echo "$name $(readlink -f "$path")" >>"$listing.tmp"
     done < <(needed_libraries "$src")
+  done
+  local dir
+  for dir in ${ROMED_BUNDLE_LIB_DIRS:-}; do
+    [[ -d $dir ]] || die "ROMED_BUNDLE_LIB_DIRS: $dir is not a directory"
+    for path in "$dir"/*.so*; do
+      [[ -f $path ]] && echo "$(basename "$path") $(readlink -f "$path")" >>"$listing.tmp"
+    done
   done
   sort -u "$listing.tmp" >"$listing"
   rm -f "$listing.tmp"
