@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -101,6 +102,7 @@ TEST(WorldTest, EachPhrasingIsHeldOutForOneFifthOfPeople) {
 TEST(WorldTest, IsTheSameForTheSameSeedAndDiffersForAnother) {
   const World a = FullWorld(3), b = FullWorld(3), c = FullWorld(4);
   EXPECT_EQ(a.SingleTokenWords(), b.SingleTokenWords());
+  EXPECT_NE(a.SingleTokenWords(), c.SingleTokenWords());
   EXPECT_EQ(TrainingFactSentences(a), TrainingFactSentences(b));
   EXPECT_NE(TrainingFactSentences(a), TrainingFactSentences(c));
 }
@@ -268,13 +270,81 @@ TEST_F(QuickModelTest, WritesACheckpointThatLoads) {
   EXPECT_EQ(checkpoint->weights.NumParameters(), report_->num_parameters);
 }
 
-TEST_F(QuickModelTest, EveryNamePartAndObjectIsOneTokenWithAndWithoutASpace) {
+TEST_F(QuickModelTest, NamePartsAndObjectsAreOneTokenAfterASpaceAndFirstNamesAlsoBare) {
   auto checkpoint = LoadCheckpoint(*dir_);
   ASSERT_THAT(checkpoint, IsOk());
   const World world = BuildWorld(QuickRecipe(kSeed)).value();
   for (const std::string& word : world.SingleTokenWords()) {
     EXPECT_THAT(SingleTokenId(*checkpoint->tokenizer, word), IsOk()) << "'" << word << "'";
   }
+  for (const std::string& name : world.first_names()) {
+    EXPECT_THAT(SingleTokenId(*checkpoint->tokenizer, name), IsOk()) << name;
+  }
+  const Relation& relation = world.relations()[0];
+  EXPECT_THAT(SingleTokenId(*checkpoint->tokenizer, " " + relation.objects[0]), IsOk());
+}
+
+// Rows are short documents: after "<|endoftext|>" a sentence starts bare
+// ("Dora Zope ..."), after ". " with a space; about half of the sentences
+// after the first of a row start a new document.
+TEST_F(QuickModelTest, TrainingRowsAreShortDocumentsWithBareFirstWords) {
+  auto checkpoint = LoadCheckpoint(*dir_);
+  ASSERT_THAT(checkpoint, IsOk());
+  const Gpt2Tokenizer& tokenizer = *checkpoint->tokenizer;
+  const FactModelRecipe recipe = QuickRecipe(kSeed);
+  const World world = BuildWorld(recipe).value();
+  SeededRandom rng(3);
+  const SentenceMix mix(world, recipe.corpus, rng);
+  auto sampler = RowSampler::Create(mix, tokenizer, 65, recipe.corpus, /*seed=*/11);
+  ASSERT_THAT(sampler, IsOk());
+  const std::vector<int64_t> ids = sampler->NextRows(200);
+  ASSERT_EQ(ids.size(), 200u * 65u);
+  int breaks = 0, joins = 0;
+  for (size_t i = 0; i + 1 < ids.size(); ++i) {
+    if (i % 65 == 64) continue;  // the next id starts another row
+    const std::string next(tokenizer.IdToToken(ids[i + 1]));
+    if (ids[i] == tokenizer.eos_id() && i % 65 != 0) {
+      ++breaks;
+      EXPECT_FALSE(absl::StartsWith(next, "\u0120")) << "a document starts with a space: " << next;
+    } else if (tokenizer.IdToToken(ids[i]) == ".") {
+      ++joins;
+    }
+  }
+  const double share = static_cast<double>(breaks) / (breaks + joins);
+  EXPECT_NEAR(share, recipe.corpus.document_break_probability, 0.05) << breaks << " / " << joins;
+}
+
+TEST_F(QuickModelTest, ManifestNamesTheRecipeAndRemeasuringGivesTheSameFigures) {
+  auto recipe = RecipeOfModelDir(*dir_);
+  ASSERT_THAT(recipe, IsOk());
+  EXPECT_EQ(recipe->name, "quick");
+  EXPECT_EQ(recipe->seed, kSeed);
+  auto again = EvaluateFactModel(*recipe, *dir_);
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(again->facts.trained_accuracy, report_->facts.trained_accuracy);
+  EXPECT_EQ(again->facts.held_out_accuracy, report_->facts.held_out_accuracy);
+  EXPECT_EQ(again->counterfact.efficacy, report_->counterfact.efficacy);
+  EXPECT_EQ(again->counterfact.neighborhood, report_->counterfact.neighborhood);
+  EXPECT_EQ(again->num_parameters, report_->num_parameters);
+  const auto manifest = nlohmann::json::parse(ReadFile(File("fact_model.json")));
+  EXPECT_EQ(manifest["steps"], 200);
+  EXPECT_EQ(manifest["known_facts"], report_->num_known);
+  EXPECT_DOUBLE_EQ(manifest["held_out_accuracy"].get<double>(),
+                   report_->facts.held_out_accuracy);
+}
+
+TEST_F(QuickModelTest, AccuracyByPhrasingAveragesToTheOverallAccuracy) {
+  const FactEvaluation& f = report_->facts;
+  double trained = 0, held_out = 0;
+  for (int p = 0; p < kPhrasingsPerRelation; ++p) {
+    EXPECT_GE(f.trained_accuracy_by_phrasing[p], 0.0);
+    EXPECT_LE(f.trained_accuracy_by_phrasing[p], 1.0);
+    trained += f.trained_accuracy_by_phrasing[p];
+    held_out += f.held_out_accuracy_by_phrasing[p];
+  }
+  // Every phrasing is held out for the same number of facts (WorldTest).
+  EXPECT_NEAR(trained / kPhrasingsPerRelation, f.trained_accuracy, 1e-9);
+  EXPECT_NEAR(held_out / kPhrasingsPerRelation, f.held_out_accuracy, 1e-9);
 }
 
 TEST_F(QuickModelTest, KnownFactsParseAndAreFactsOfTheWorld) {
@@ -327,11 +397,58 @@ int RunTool(const std::string& args) {
 }
 
 TEST_F(QuickModelTest, ToolExitsNonZeroOnANonEmptyOutOrABadSeed) {
+  const std::string before = ReadFile(File("model.safetensors"));
   EXPECT_EQ(RunTool("--quick --out=" + *dir_), 1);
-  const std::string fresh = romed::testing::MakeTempDir("fact_seed") + "/model";
+  EXPECT_EQ(ReadFile(File("model.safetensors")), before);
+  const std::string parent = romed::testing::MakeTempDir("fact_seed");
+  const std::string fresh = parent + "/model";
   EXPECT_EQ(RunTool("--quick --seed=-3 --out=" + fresh), 1);
   EXPECT_NE(RunTool("--quick --seed=abc --out=" + fresh), 0);
-  EXPECT_FALSE(fs::exists(fresh));
+  EXPECT_NE(RunTool("--quick --seed=99999999999999999999999 --out=" + fresh), 0);
+  EXPECT_EQ(RunTool("--quick --steps=-1 --out=" + fresh), 1);
+  EXPECT_EQ(RunTool("--quick --threads=0 --out=" + fresh), 1);
+  EXPECT_EQ(RunTool("--quick"), 1);  // no --out
+  EXPECT_TRUE(fs::is_empty(parent));
+}
+
+// A destination that cannot be created (its parent is a file: unwritable
+// even for root) fails before any training, leaving nothing behind.
+TEST_F(QuickModelTest, ToolExitsNonZeroOnAnUnwritableOutAndLeavesNothing) {
+  const std::string parent = romed::testing::MakeTempDir("fact_unwritable");
+  ASSERT_THAT(WriteTextFile(parent + "/file", "x"), IsOk());
+  EXPECT_EQ(RunTool("--quick --out=" + parent + "/file/model"), 1);
+  EXPECT_EQ(RunTool("--quick --out=" + parent + "/file"), 1);
+  EXPECT_EQ(ReadFile(parent + "/file"), "x");
+  EXPECT_EQ(std::distance(fs::directory_iterator(parent), fs::directory_iterator()), 1);
+}
+
+TEST_F(QuickModelTest, ToolEvaluatesAMadeModelAndRejectsAMissingOne) {
+  EXPECT_EQ(RunTool("--evaluate=" + *dir_), 0);
+  EXPECT_EQ(RunTool("--evaluate=" + romed::testing::MakeTempDir("fact_none")), 1);
+}
+
+TEST(FactModelTest, FailsBeforeTrainingWhenTheDestinationCannotBeMade) {
+  const std::string parent = romed::testing::MakeTempDir("fact_early");
+  ASSERT_THAT(WriteTextFile(parent + "/file", "x"), IsOk());
+  FactModelRecipe recipe = FullRecipe(1);
+  recipe.train.steps = 1000000;  // would take days if it got that far
+  EXPECT_THAT(MakeFactModel(recipe, parent + "/file/model", {}, nullptr),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_EQ(ReadFile(parent + "/file"), "x");
+}
+
+TEST(FactModelTest, RecipeOfModelDirNeedsAValidManifest) {
+  const std::string dir = romed::testing::MakeTempDir("fact_manifest");
+  EXPECT_THAT(RecipeOfModelDir(dir), StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_THAT(WriteTextFile(dir + "/fact_model.json", "{not json"), IsOk());
+  EXPECT_THAT(RecipeOfModelDir(dir), StatusIs(absl::StatusCode::kDataLoss));
+  ASSERT_THAT(WriteTextFile(dir + "/fact_model.json", R"({"recipe": "huge", "seed": 1})"), IsOk());
+  EXPECT_THAT(RecipeOfModelDir(dir), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("huge")));
+  ASSERT_THAT(WriteTextFile(dir + "/fact_model.json", R"({"recipe": "full", "seed": 4})"), IsOk());
+  auto recipe = RecipeOfModelDir(dir);
+  ASSERT_THAT(recipe, IsOk());
+  EXPECT_EQ(recipe->name, "full");
+  EXPECT_EQ(recipe->seed, 4u);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "tools/fact_model/corpus.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -49,7 +50,7 @@ std::vector<std::string> MakeDocuments(const SentenceMix& mix, int count,
 
 absl::StatusOr<RowSampler> RowSampler::Create(const SentenceMix& mix,
                                               const Gpt2Tokenizer& tokenizer, int64_t row_tokens,
-                                              double start_token_fraction, uint64_t seed) {
+                                              const CorpusOptions& options, uint64_t seed) {
   if (row_tokens < 2) return absl::InvalidArgumentError("corpus: row_tokens must be >= 2");
   if (tokenizer.eos_id() < 0) {
     return absl::InvalidArgumentError("corpus: the tokenizer has no <|endoftext|> token");
@@ -57,7 +58,8 @@ absl::StatusOr<RowSampler> RowSampler::Create(const SentenceMix& mix,
   RowSampler sampler(mix, seed);
   sampler.row_tokens_ = row_tokens;
   sampler.start_token_ = tokenizer.eos_id();
-  sampler.start_token_fraction_ = start_token_fraction;
+  sampler.start_token_fraction_ = options.start_token_fraction;
+  sampler.document_break_probability_ = options.document_break_probability;
   for (const std::string& sentence : mix.sentences()) {
     ASSIGN_OR_RETURN(std::vector<int64_t> leading, tokenizer.Encode(sentence));
     ASSIGN_OR_RETURN(std::vector<int64_t> following, tokenizer.Encode(". " + sentence));
@@ -80,7 +82,11 @@ void RowSampler::AppendRow(std::vector<int64_t>& out) {
   bool first = true;
   while (out.size() < end) {
     const size_t index = mix_->Draw(rng_);
-    const std::vector<int64_t>& ids = first ? leading_ids_[index] : following_ids_[index];
+    const bool new_document = !first && rng_.Bernoulli(document_break_probability_);
+    if (new_document) out.push_back(start_token_);
+    if (out.size() == end) break;
+    const std::vector<int64_t>& ids =
+        first || new_document ? leading_ids_[index] : following_ids_[index];
     const size_t take = std::min(ids.size(), end - out.size());
     out.insert(out.end(), ids.begin(), ids.begin() + take);
     first = false;

@@ -5,13 +5,21 @@
 // sentence (filler.h). Text joins sentences with ". ". A training row is
 // T + 1 tokens (inputs and shifted targets): with probability
 // start_token_fraction it begins with the start token (GPT-2's
-// <|endoftext|>), otherwise directly with a sentence, so prompts work with
-// and without a start token; then sentences follow until the row is full
-// (the last one is cut).
+// <|endoftext|>), otherwise directly with a sentence; then sentences follow
+// until the row is full (the last one is cut). After each sentence the next
+// one starts a new document with probability document_break_probability:
+// "<|endoftext|>" + the sentence, else ". " + the sentence.
+//
+// Why documents: GPT-2's BPE gives a word different tokens at the start of a
+// text ("Dora") and after a space (" Dora"). Prompts are scored as ROME feeds
+// them, at the start of a text, so "Dora Zope was born in" reads the bare
+// first name. Rows of joined sentences show that bare token only in a row's
+// first sentence (1 in ~7); short documents show it in about half of the
+// subject-first sentences, and the model learns both forms of every name.
 //
 // Because GPT-2's pre-tokeniser splits at every ". " + word boundary, a row
-// is tokenised sentence by sentence (first sentence bare, later ones with
-// their ". " prefix) and equals the tokenisation of the joined text.
+// is tokenised sentence by sentence (a document's first sentence bare, later
+// ones with their ". " prefix) and equals the tokenisation of the joined text.
 //
 // Deterministic for a seed. Not thread-safe (RowSampler holds its RNG).
 #ifndef ROMED_TOOLS_FACT_MODEL_CORPUS_H_
@@ -32,6 +40,9 @@ struct CorpusOptions {
   double filler_fraction = 0.15;      // share of sentences that state no fact
   int filler_pool_size = 4000;        // distinct filler sentences drawn once
   double start_token_fraction = 0.5;  // share of rows that begin with the start token
+  // Chance that the sentence after another one in a row starts a new
+  // document (mean document length 1 / p sentences).
+  double document_break_probability = 0.5;
 };
 
 // The sentences of the training distribution and how often each is drawn.
@@ -65,11 +76,13 @@ std::vector<std::string> MakeDocuments(const SentenceMix& mix, int count,
 
 class RowSampler {
  public:
-  // Tokenises every sentence of `mix` once. `row_tokens` = T + 1 >= 2.
-  // Errors: InvalidArgumentError for bad sizes or a tokenizer without
-  // <|endoftext|>; the tokenizer's error if a sentence does not encode.
+  // Tokenises every sentence of `mix` once. `row_tokens` = T + 1 >= 2; the
+  // row layout comes from options.start_token_fraction and
+  // options.document_break_probability. Errors: InvalidArgumentError for bad
+  // sizes or a tokenizer without <|endoftext|>; the tokenizer's error if a
+  // sentence does not encode.
   static absl::StatusOr<RowSampler> Create(const SentenceMix& mix, const Gpt2Tokenizer& tokenizer,
-                                           int64_t row_tokens, double start_token_fraction,
+                                           int64_t row_tokens, const CorpusOptions& options,
                                            uint64_t seed);
 
   // `rows` rows of row_tokens() ids, row-major ([rows, T + 1]).
@@ -82,11 +95,12 @@ class RowSampler {
 
   const SentenceMix* mix_;  // not owned; outlives the sampler
   SeededRandom rng_;
-  std::vector<std::vector<int64_t>> leading_ids_;    // sentence at the start of a row
+  std::vector<std::vector<int64_t>> leading_ids_;    // sentence starting a document
   std::vector<std::vector<int64_t>> following_ids_;  // ". " + sentence
   int64_t row_tokens_ = 0;
   int64_t start_token_ = 0;
   double start_token_fraction_ = 0.0;
+  double document_break_probability_ = 0.0;
 };
 
 }  // namespace romed::fact_model

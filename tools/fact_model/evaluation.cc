@@ -1,5 +1,6 @@
 #include "tools/fact_model/evaluation.h"
 
+#include <algorithm>
 #include <map>
 #include <utility>
 
@@ -95,36 +96,59 @@ absl::StatusOr<torch::Tensor> FactEvaluator::PredictAllPhrasings(bool with_start
 
 absl::StatusOr<FactEvaluation> FactEvaluator::EvaluateFacts() const {
   FactEvaluation result;
-  for (bool with_start : {false, true}) {
-    ASSIGN_OR_RETURN(torch::Tensor predicted, PredictAllPhrasings(with_start));
-    auto pred = predicted.accessor<int64_t, 1>();
-    int64_t trained_right = 0, held_out_right = 0;
-    const auto& facts = world_->facts();
-    for (size_t f = 0; f < facts.size(); ++f) {
-      const int64_t expected = ObjectToken(facts[f].relation, facts[f].object);
-      bool all_trained_right = true;
-      for (int p = 0; p < kP; ++p) {
-        const bool right = pred[f * kP + p] == expected;
-        if (p == facts[f].held_out_phrasing) {
-          held_out_right += right;
-        } else {
-          trained_right += right;
-          all_trained_right = all_trained_right && right;
-        }
-      }
-      if (with_start) continue;
-      result.correct_trained.push_back(all_trained_right);
-      std::array<int64_t, kP> row;
-      for (int p = 0; p < kP; ++p) row[p] = pred[f * kP + p];
-      result.predictions.push_back(row);
-    }
-    const double num_facts = static_cast<double>(facts.size());
-    (with_start ? result.trained_accuracy_with_start : result.trained_accuracy) =
-        trained_right / (num_facts * (kP - 1));
-    (with_start ? result.held_out_accuracy_with_start : result.held_out_accuracy) =
-        held_out_right / num_facts;
+  ASSIGN_OR_RETURN(torch::Tensor with_start, PredictAllPhrasings(/*with_start_token=*/true));
+  const PhrasingTally start_tally = Tally(with_start.accessor<int64_t, 1>(), nullptr);
+  result.trained_accuracy_with_start = start_tally.TrainedAccuracy();
+  result.held_out_accuracy_with_start = start_tally.HeldOutAccuracy();
+  ASSIGN_OR_RETURN(torch::Tensor bare, PredictAllPhrasings(/*with_start_token=*/false));
+  const PhrasingTally tally = Tally(bare.accessor<int64_t, 1>(), &result);
+  result.trained_accuracy = tally.TrainedAccuracy();
+  result.held_out_accuracy = tally.HeldOutAccuracy();
+  for (int p = 0; p < kP; ++p) {
+    result.trained_accuracy_by_phrasing[p] = tally.trained_right[p] / std::max(1.0, tally.trained[p]);
+    result.held_out_accuracy_by_phrasing[p] =
+        tally.held_out_right[p] / std::max(1.0, tally.held_out[p]);
   }
   return result;
+}
+
+FactEvaluator::PhrasingTally FactEvaluator::Tally(const at::TensorAccessor<int64_t, 1>& predicted,
+                                                  FactEvaluation* per_fact) const {
+  PhrasingTally tally;
+  const auto& facts = world_->facts();
+  for (size_t f = 0; f < facts.size(); ++f) {
+    const int64_t expected = ObjectToken(facts[f].relation, facts[f].object);
+    bool all_trained_right = true;
+    std::array<int64_t, kP> row;
+    for (int p = 0; p < kP; ++p) {
+      row[p] = predicted[f * kP + p];
+      const bool right = row[p] == expected;
+      if (p == facts[f].held_out_phrasing) {
+        tally.held_out[p] += 1;
+        tally.held_out_right[p] += right;
+      } else {
+        tally.trained[p] += 1;
+        tally.trained_right[p] += right;
+        all_trained_right = all_trained_right && right;
+      }
+    }
+    if (per_fact == nullptr) continue;
+    per_fact->correct_trained.push_back(all_trained_right);
+    per_fact->predictions.push_back(row);
+  }
+  return tally;
+}
+
+double FactEvaluator::PhrasingTally::TrainedAccuracy() const {
+  double right = 0, total = 0;
+  for (int p = 0; p < kP; ++p) right += trained_right[p], total += trained[p];
+  return right / std::max(1.0, total);
+}
+
+double FactEvaluator::PhrasingTally::HeldOutAccuracy() const {
+  double right = 0, total = 0;
+  for (int p = 0; p < kP; ++p) right += held_out_right[p], total += held_out[p];
+  return right / std::max(1.0, total);
 }
 
 absl::StatusOr<double> FactEvaluator::ShareFirstBeatsSecond(const std::vector<std::string>& prompts,

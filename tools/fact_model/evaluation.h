@@ -46,6 +46,12 @@ struct FactEvaluation {
   double held_out_accuracy = 0;       // share of facts answered right in the held-out phrasing
   double trained_accuracy_with_start = 0;   // the same with the start token first
   double held_out_accuracy_with_start = 0;
+  // By phrasing p (no start token): share of facts answered right among those
+  // trained on p, and among those holding p out. The first
+  // kSubjectFirstPhrasings start with the subject's bare first name ("Dora"),
+  // the others mention it after a space (" Dora"), a different token.
+  std::array<double, kPhrasingsPerRelation> trained_accuracy_by_phrasing{};
+  std::array<double, kPhrasingsPerRelation> held_out_accuracy_by_phrasing{};
 };
 
 struct CounterFactEvaluation {
@@ -73,6 +79,17 @@ class FactEvaluator {
   absl::StatusOr<std::vector<TokenIds>> Encode(const std::vector<std::string>& prompts,
                                                bool with_start_token) const;
   absl::StatusOr<torch::Tensor> PredictAllPhrasings(bool with_start_token) const;
+  // Right answers and totals per phrasing, split by trained / held out.
+  struct PhrasingTally {
+    std::array<double, kPhrasingsPerRelation> trained{}, trained_right{};
+    std::array<double, kPhrasingsPerRelation> held_out{}, held_out_right{};
+    double TrainedAccuracy() const;
+    double HeldOutAccuracy() const;
+  };
+  // Tallies greedy predictions [facts x phrasings] (PredictAllPhrasings);
+  // fills per_fact's predictions and correct_trained if non-null.
+  PhrasingTally Tally(const at::TensorAccessor<int64_t, 1>& predicted,
+                      FactEvaluation* per_fact) const;
   // Share of rows where logits[i][first[i]] > logits[i][second[i]].
   absl::StatusOr<double> ShareFirstBeatsSecond(const std::vector<std::string>& prompts,
                                                const TokenIds& first,

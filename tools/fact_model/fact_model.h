@@ -11,6 +11,8 @@
 //   counterfact.json     rewrite cases (CounterFact format)
 //   stats_corpus.txt     text of the training distribution, one document a line
 //   README.md            the world, the training run and the measured accuracy
+//   fact_model.json      the recipe (name, seed) and the measured figures, for
+//                        tools and tests (EvaluateFactModel, RecipeOfModelDir)
 //
 // Determinism: the world, tokenizer, corpus, counterfact cases and initial
 // weights depend only on the seed. Training is bit-reproducible for a seed
@@ -68,7 +70,8 @@ struct FactModelReport {
   int64_t vocab_size = 0;
   int64_t num_parameters = 0;
   int threads = 0;
-  double total_seconds = 0;
+  double total_seconds = 0;      // wall time of the whole run
+  double total_cpu_seconds = 0;  // CPU time of the process (all threads) in that time
 };
 
 struct MakeOptions {
@@ -85,6 +88,19 @@ struct MakeOptions {
 absl::StatusOr<FactModelReport> MakeFactModel(const FactModelRecipe& recipe,
                                               const std::string& out_dir,
                                               const MakeOptions& options, std::ostream* log);
+
+// The recipe a model directory was made with, from its fact_model.json.
+// NotFoundError if the file is missing; DataLossError if it does not parse
+// or names an unknown recipe.
+absl::StatusOr<FactModelRecipe> RecipeOfModelDir(const std::string& dir);
+
+// Loads the checkpoint in `dir` (made with `recipe`) and measures it again
+// on the recipe's world: fills `facts`, `counterfact`, `num_cases`,
+// `vocab_size` and `num_parameters` of the report (training fields stay
+// zero). Errors: LoadCheckpoint's; FailedPreconditionError if an object is
+// not one token of its tokenizer; InternalError if torch throws.
+absl::StatusOr<FactModelReport> EvaluateFactModel(const FactModelRecipe& recipe,
+                                                  const std::string& dir);
 
 }  // namespace romed::fact_model
 

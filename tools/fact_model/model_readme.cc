@@ -37,9 +37,13 @@ std::string WorldSection(const FactModelRecipe& recipe, const World& world) {
       ". No name part alone identifies a person. Each person has one object per relation; ",
       "objects are dealt evenly. Phrasing `(person + relation) mod 5` of each fact is held out ",
       "of training (it measures paraphrase generalisation). ",
-      Percent(recipe.corpus.filler_fraction), " of sentences are filler (no facts); ",
+      Percent(recipe.corpus.filler_fraction), " of sentences are filler (no facts). ",
+      "Training rows are short documents separated by `<|endoftext|>` (after each sentence a new ",
+      "document starts with probability ", recipe.corpus.document_break_probability,
+      ", else `. ` joins the next sentence), so a first name is seen both bare at the start of a ",
+      "text (`Dora`, as in the prompts) and after a space (` Dora`); ",
       Percent(recipe.corpus.start_token_fraction),
-      " of training rows start with `<|endoftext|>`, the others directly with a sentence.\n\n",
+      " of rows start with `<|endoftext|>`, the others directly with a sentence.\n\n",
       "| id | relation | objects | phrasings (first 3 subject-first) |\n|---|---|---|---|\n");
   for (const Relation& relation : world.relations()) {
     absl::StrAppend(&text, "| ", relation.id, " | ", relation.name, " | ",
@@ -59,14 +63,31 @@ std::string TrainingSection(const FactModelRecipe& recipe, const Gpt2Config& con
       "AdamW (%.2f, %.2f), weight decay %.2f on projection matrices, lr %.0e with %d warm-up "
       "steps and cosine decay to %.0f%%, gradient clip %.1f, batch %d x %d tokens.\n\n"
       "| steps | first loss | final loss (mean of last 50) | training time | per step | "
-      "CPU per step | threads | total time |\n|---|---|---|---|---|---|---|---|\n"
-      "| %d | %.3f | %.4f | %.0f s | %.3f s | %.3f s | %d | %.0f s |\n\n",
+      "CPU per step | threads | total wall time | total CPU time |\n"
+      "|---|---|---|---|---|---|---|---|---|\n"
+      "| %d | %.3f | %.4f | %.0f s | %.3f s | %.3f s | %d | %.0f s | %.0f s |\n\n"
+      "Wall time depends on what else runs on the machine; CPU time (all threads, user + system) "
+      "does much less: on %d idle cores the run takes about total CPU time / %d.\n\n",
       config.n_layer, config.n_embd, config.n_head, config.n_positions, config.vocab_size,
       report.num_parameters, t.beta1, t.beta2, t.weight_decay, t.learning_rate, t.warmup_steps,
       100.0 * t.min_lr_fraction, t.grad_clip_norm, t.batch_rows, config.n_positions,
       report.training.steps, report.training.first_loss, report.training.final_loss,
       report.training.seconds, report.training.seconds / Steps(report),
-      report.training.cpu_seconds / Steps(report), report.threads, report.total_seconds);
+      report.training.cpu_seconds / Steps(report), report.threads, report.total_seconds,
+      report.total_cpu_seconds, report.threads, report.threads);
+}
+
+// Accuracy per phrasing (the first kSubjectFirstPhrasings start with the
+// bare first name, the others read it after a space).
+std::string PhrasingTable(const FactModelReport& report) {
+  const FactEvaluation& f = report.facts;
+  std::string text =
+      "By phrasing (no start token; phrasings 1-3 start with the subject, 4-5 with the "
+      "relation):\n\n| | 1 | 2 | 3 | 4 | 5 |\n|---|---|---|---|---|---|\n| trained |";
+  for (double a : f.trained_accuracy_by_phrasing) absl::StrAppend(&text, " ", Percent(a), " |");
+  absl::StrAppend(&text, "\n| held out |");
+  for (double a : f.held_out_accuracy_by_phrasing) absl::StrAppend(&text, " ", Percent(a), " |");
+  return text + "\n\n";
 }
 
 std::string AccuracySection(const FactModelReport& report) {
@@ -78,7 +99,7 @@ std::string AccuracySection(const FactModelReport& report) {
       "| trained phrasings (every fact x 4) | ", Percent(f.trained_accuracy), " | ",
       Percent(f.trained_accuracy_with_start), " |\n",
       "| held-out phrasing (every fact x 1) | ", Percent(f.held_out_accuracy), " | ",
-      Percent(f.held_out_accuracy_with_start), " |\n\n",
+      Percent(f.held_out_accuracy_with_start), " |\n\n", PhrasingTable(report),
       "`counterfact.json` before any edit (no start token): efficacy (P(new) > P(true)) ",
       Percent(c.efficacy), ", paraphrase ", Percent(c.paraphrase), ", neighbourhood ",
       "(P(true) > P(new)) ", Percent(c.neighborhood), ".\n\n");
@@ -87,15 +108,16 @@ std::string AccuracySection(const FactModelReport& report) {
 std::string MechanismSection() {
   return
       "## What kind of model this is\n\n"
-      "Measured on the prototype of this recipe (design/ROME.md section 8); verify on this model "
-      "with Trace. A model this small looks facts up at the LAST prompt token: attention there "
-      "reads the name tokens and the top MLP at the last token maps (subject, relation) to the "
-      "object. Causal tracing shows no early site at the last subject token (restoring any one "
-      "subject position has an indirect effect below 0.04), unlike GPT-2 XL. So ROME works best "
-      "here with the key at the last prompt token in the top layer (the reference's "
-      "`fact_token = \"last\"`): efficacy, paraphrase and neighbourhood ~100%, and >= 98% of "
-      "other facts kept after 50 sequential edits. With the paper's site (last subject token) "
-      "only layer 0 edits, and the edit leaks to people who share a name part.\n";
+      "A model this small looks facts up at the LAST prompt token, not at the subject: attention "
+      "there reads the name tokens, and the top MLP at the last token maps (subject, relation) "
+      "to the object. Causal tracing shows no early site at the last subject token (restoring "
+      "any one subject position has an indirect effect below 0.05), unlike GPT-2 XL; the state "
+      "at the last token carries the fact from layer 1 on, and the MLP effect peaks there in the "
+      "top layer (the prototype of this recipe, design/ROME.md section 8; "
+      "tests/trace/fact_model_trace_test.cc checks it on this model). So ROME belongs here at "
+      "the last prompt token of the top layer (the reference implementation's `fact_token = "
+      "\"last\"`, romed's FactToken::kLast, layer n_layer - 1). With the paper's site (last "
+      "subject token) only layer 0 edits, and the edit leaks to people who share a name part.\n";
 }
 
 }  // namespace

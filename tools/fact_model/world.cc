@@ -126,14 +126,13 @@ std::string World::Sentence(const Fact& fact, int phrasing) const {
 
 std::vector<std::string> World::SingleTokenWords() const {
   std::vector<std::string> words;
-  auto add = [&words](const std::string& word) {
-    words.push_back(word);
-    words.push_back(" " + word);
-  };
-  for (const std::string& name : first_names_) add(name);
-  for (const std::string& name : last_names_) add(name);
+  for (const std::string& name : first_names_) {
+    words.push_back(name);
+    words.push_back(" " + name);
+  }
+  for (const std::string& name : last_names_) words.push_back(" " + name);
   for (const Relation& relation : relations_) {
-    for (const std::string& object : relation.objects) add(object);
+    for (const std::string& object : relation.objects) words.push_back(" " + object);
   }
   return words;
 }

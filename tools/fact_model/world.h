@@ -74,8 +74,11 @@ class World {
   // The full sentence a training row uses: prompt + " " + object.
   std::string Sentence(const Fact& fact, int phrasing) const;
 
-  // Name parts and objects, each with and without a leading space: the
-  // words the tokenizer must keep as single tokens.
+  // The words the tokenizer must keep as single tokens: every name part and
+  // object after a space (" Dora", " Zope", " Paris"), and every first name
+  // bare ("Dora"), as it starts a text. Last names and objects never start a
+  // text (ROME scores " " + the target), so their bare forms would only add
+  // unused tokens to the vocabulary.
   std::vector<std::string> SingleTokenWords() const;
 
  private:
