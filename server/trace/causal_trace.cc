@@ -386,6 +386,7 @@ absl::StatusOr<TraceResult> Tracer::Run() {
   result.num_layers = L_;
   result.window = window_;
   result.samples = S_;
+  result.seed = options_.seed;
   result.noise_sigma = sigma_;
   result.sever = options_.sever;
   cost_.restorations = static_cast<int64_t>(options_.kinds.size()) * T_ * L_;

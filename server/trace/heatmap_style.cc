@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
-#include "server/model/tokenizer.h"
 
 namespace romed {
 namespace {
@@ -27,6 +27,39 @@ ColorMap MapOf(TraceKind kind) {
   return {};
 }
 
+// Whether `piece` (2-4 bytes starting with a lead byte) is one well-formed
+// UTF-8 character: continuation bytes, no overlong form, no surrogate, at
+// most U+10FFFF. (The tokenizer has the same check; this library must not
+// depend on it, so the client can link it without libtorch.)
+bool IsOneUtf8Character(const std::string& piece) {
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(piece[i]); };
+  if (byte(0) >= 0xf8) return false;
+  uint32_t code = byte(0) & (piece.size() == 2 ? 0x1f : piece.size() == 3 ? 0x0f : 0x07);
+  for (size_t i = 1; i < piece.size(); ++i) {
+    if ((byte(i) & 0xc0) != 0x80) return false;
+    code = (code << 6) | (byte(i) & 0x3f);
+  }
+  const uint32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (code < smallest[piece.size()] || code > 0x10ffff) return false;
+  return !(code >= 0xd800 && code <= 0xdfff);
+}
+
+// Bytes in a well-formed UTF-8 character starting at text[i] (1 for ASCII),
+// or 0 if text[i] does not start one.
+size_t Utf8CharacterLength(std::string_view text, size_t i) {
+  const auto byte = static_cast<unsigned char>(text[i]);
+  if (byte < 0x80) return 1;
+  const size_t length = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 0;
+  if (length == 0 || i + length > text.size()) return 0;
+  return IsOneUtf8Character(std::string(text.substr(i, length))) ? length : 0;
+}
+
+std::string ByteEscape(unsigned char byte) {
+  char buffer[8];
+  std::snprintf(buffer, sizeof(buffer), "\\x%02x", byte);
+  return buffer;
+}
+
 int Mix(int a, int b, double f) { return static_cast<int>(std::lround(a + (b - a) * f)); }
 
 Rgb MixRgb(Rgb a, Rgb b, double f) { return {Mix(a.r, b.r, f), Mix(a.g, b.g, f), Mix(a.b, b.b, f)}; }
@@ -45,6 +78,21 @@ std::string HexColor(Rgb color) {
   return buffer;
 }
 
+std::string EscapeInvalidUtf8(std::string_view text) {
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    const size_t length = Utf8CharacterLength(text, i);
+    if (length == 0) {
+      out += ByteEscape(static_cast<unsigned char>(text[i]));
+      ++i;
+    } else {
+      out += text.substr(i, length);
+      i += length;
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> TokenLabels(const TraceResult& trace) {
   std::vector<std::string> labels;
   for (size_t t = 0; t < trace.tokens.size(); ++t) {
@@ -53,31 +101,17 @@ std::vector<std::string> TokenLabels(const TraceResult& trace) {
     std::string label;
     for (size_t i = 0; i < text.size();) {
       const auto byte = static_cast<unsigned char>(text[i]);
+      const size_t length = Utf8CharacterLength(text, i);
       if (byte == '\n') {
         label += "\\n";
-        ++i;
-      } else if (byte < 0x20 || byte == 0x7f) {
-        char buffer[8];
-        std::snprintf(buffer, sizeof(buffer), "\\x%02x", byte);
-        label += buffer;
-        ++i;
-      } else if (byte < 0x80) {
-        label += static_cast<char>(byte);
-        ++i;
+      } else if (length == 0 || byte < 0x20 || byte == 0x7f) {
+        label += ByteEscape(byte);
       } else {
-        // One UTF-8 character if it is complete and valid, else an escape.
-        const size_t length = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
-        std::string piece = text.substr(i, length);
-        if (length > 1 && piece.size() == length && FindInvalidUtf8(piece) < 0) {
-          label += piece;
-          i += length;
-        } else {
-          char buffer[8];
-          std::snprintf(buffer, sizeof(buffer), "\\x%02x", byte);
-          label += buffer;
-          ++i;
-        }
+        label += text.substr(i, length);
+        i += length;
+        continue;
       }
+      ++i;
     }
     const auto position = static_cast<int64_t>(t);
     if (position >= trace.subject_begin && position < trace.subject_end) label += "*";

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "server/trace/trace_result.h"
@@ -26,6 +27,11 @@ std::string HexColor(Rgb color);
 // Token labels for display: the token's text with control characters and
 // invalid UTF-8 shown as escapes, "*" appended to subject tokens. [T]
 std::vector<std::string> TokenLabels(const TraceResult& trace);
+
+// `text` with every byte that is not part of a well-formed UTF-8 character
+// written as "\xNN" (GPT-2 tokens may split a character): valid UTF-8,
+// e.g. for a proto string field. Valid text comes back unchanged.
+std::string EscapeInvalidUtf8(std::string_view text);
 
 // Width of a UTF-8 label in terminal columns (one per code point).
 int64_t DisplayWidth(const std::string& label);

@@ -41,9 +41,11 @@ std::string RenderTraceTerminal(const TraceResult& trace, const TerminalHeatmapO
                               std::string(TraceKindName(grid.kind)),
                               grid.kind == TraceKind::kState ? 1 : trace.window,
                               AnswerLabel(trace), scale.low, scale.high, trace.high_score));
-    // Layer header: every fifth layer's number above its cell.
+    // Layer header: every layer's number above its cell for shallow models,
+    // every fifth layer's for deeper ones.
     std::string ticks(2 * trace.num_layers + 4, ' ');
-    for (int64_t l = 0; l < trace.num_layers; l += 5) {
+    const int64_t step = trace.num_layers <= 10 ? 1 : 5;
+    for (int64_t l = 0; l < trace.num_layers; l += step) {
       const std::string number = absl::StrCat(l);
       ticks.replace(2 * l, number.size(), number);
     }

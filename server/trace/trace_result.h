@@ -71,6 +71,7 @@ struct TraceResult {
   int64_t num_layers = 0;                 // L
   int64_t window = 1;                     // layers restored together for mlp / attn
   int64_t samples = 0;                    // S
+  uint64_t seed = 0;                      // the noise seed
   double noise_sigma = 0;                 // absolute noise scale used
   NoiseBasis noise_basis = NoiseBasis::kVocabularyEmbeddings;
   SeverMode sever = SeverMode::kNone;
