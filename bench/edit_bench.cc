@@ -16,6 +16,10 @@
 //    threads; the 20-step time is extrapolated from the per-step time.
 //  - Statistics throughput: ComputeSecondMoment (forward up to the layer,
 //    key capture, float64 k^T k) against full forwards without hooks.
+//  - Delta overhead: greedy decode tokens/s (best of 3) with 0, 10 and 100
+//    random rank-one deltas at the edit layer (target: 100 deltas cost < 5%),
+//    and the resident memory of 50 EditViews of 100 deltas each per delta
+//    against the factor size (M + C) * 4 bytes (target: within 10%).
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
@@ -32,6 +36,7 @@
 #include "nlohmann/json.hpp"
 #include "server/edit/rome.h"
 #include "server/model/checkpoint.h"
+#include "server/model/generator.h"
 #include "server/model/gpt2_model.h"
 #include "server/model/tokenizer.h"
 
@@ -120,13 +125,80 @@ void BenchStatistics(const Gpt2Model& model, const std::vector<std::vector<int64
               tokens / forward_s, forward_s / stats_s);
 }
 
+// Resident set size of this process, bytes (Linux /proc/self/statm).
+int64_t ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * 4096;
+}
+
+// `n` random rank-one deltas at `layer`: u [M] unit, lambda [C] of norm `scale`.
+std::vector<RankOneDelta> RandomDeltas(const Gpt2Config& config, int64_t layer, int n,
+                                       uint64_t seed, double scale = 1e-3) {
+  torch::manual_seed(seed);
+  std::vector<RankOneDelta> deltas;
+  for (int i = 0; i < n; ++i) {
+    torch::Tensor u = torch::randn({config.mlp_width()});
+    torch::Tensor lambda = torch::randn({config.n_embd});
+    deltas.push_back({layer, u / u.norm(), lambda * (scale / lambda.norm().item<double>())});
+  }
+  return deltas;
+}
+
+// Greedy decode tokens/s on a session holding 0, 10 and 100 deltas at
+// `layer` (best of 3 runs each), and the memory an EditView takes per delta
+// against the factor size (M + C) * 4 bytes.
+void BenchDeltaOverhead(const std::shared_ptr<const Gpt2Model>& model,
+                        const std::shared_ptr<const Gpt2Tokenizer>& tok, int64_t layer,
+                        int new_tokens) {
+  Generator generator(model, tok);
+  GenerateRequest request;
+  request.prompt_ids = *tok->Encode("The mother tongue of Dora Zope is");
+  request.max_new_tokens = new_tokens;
+  request.stop_at_eos = false;
+  double base_tps = 0;
+  for (int n : {0, 10, 100}) {
+    request.edits = n == 0 ? nullptr
+                           : EditView::Build(RandomDeltas(model->config(), layer, n, 7),
+                                             model->device(), model->dtype());
+    double best = 0;
+    for (int run = 0; run < 3; ++run) {
+      Clock::time_point t = Clock::now();
+      auto result = generator.Generate(request);
+      if (!result.ok()) {
+        std::printf("  generate failed: %s\n", result.status().ToString().c_str());
+        return;
+      }
+      best = std::max(best, static_cast<double>(result->ids.size()) / Since(t));
+    }
+    if (n == 0) base_tps = best;
+    std::printf("  generate, %3d deltas at layer %lld: %7.1f tokens/s (%+.1f%% vs no deltas)\n", n,
+                static_cast<long long>(layer), best, 100.0 * (base_tps / best - 1.0));
+  }
+  const Gpt2Config& c = model->config();
+  const int views = 50, per_view = 100;
+  const int64_t before = ResidentBytes();
+  std::vector<std::shared_ptr<const EditView>> held;
+  for (int v = 0; v < views; ++v) {
+    held.push_back(EditView::Build(RandomDeltas(c, layer, per_view, 100 + v), model->device(),
+                                   model->dtype()));
+  }
+  const double measured = double(ResidentBytes() - before) / (views * per_view);
+  const double factor = double(c.mlp_width() + c.n_embd) * 4;
+  std::printf("  memory: %d views x %d deltas: %.0f bytes per delta resident vs %.0f bytes of "
+              "factors (u [M] + lambda [C], float32): %.2fx\n",
+              views, per_view, measured, factor, measured / factor);
+}
+
 void BenchFactModel(const BenchOptions& o) {
   auto checkpoint = LoadCheckpoint(o.fact_model_dir);
   if (!checkpoint.ok()) {
     std::printf("fact model: %s\n", checkpoint.status().ToString().c_str());
     return;
   }
-  Gpt2Model model(checkpoint->config, checkpoint->weights);
+  auto shared_model = std::make_shared<const Gpt2Model>(checkpoint->config, checkpoint->weights);
+  const Gpt2Model& model = *shared_model;
   const Gpt2Tokenizer& tok = *checkpoint->tokenizer;
   const int64_t layer = model.config().n_layer - 1;
   std::printf("fact model %s (L %lld, C %lld, M %lld, V %lld), layer %lld, fact_token last\n",
@@ -192,6 +264,7 @@ void BenchFactModel(const BenchOptions& o) {
                 "P(new) > P(true) after %d/%d\n",
                 n, key / n, value / n, update / n, total / n, effective, n);
   }
+  BenchDeltaOverhead(shared_model, checkpoint->tokenizer, layer, /*new_tokens=*/48);
 }
 
 // A byte-level tokenizer with GPT-2's 50257 ids: bytes are 0..255, filler
@@ -214,8 +287,9 @@ std::unique_ptr<Gpt2Tokenizer> PaddedByteTokenizer() {
 void BenchMedium(const BenchOptions& o) {
   auto config = Gpt2Config::Preset("gpt2-medium");
   Clock::time_point t = Clock::now();
-  Gpt2Model model(*config, Gpt2Weights::Random(*config, 1));
-  auto tok = PaddedByteTokenizer();
+  auto shared_model = std::make_shared<const Gpt2Model>(*config, Gpt2Weights::Random(*config, 1));
+  const Gpt2Model& model = *shared_model;
+  std::shared_ptr<const Gpt2Tokenizer> tok = PaddedByteTokenizer();
   std::printf("gpt2-medium shape, random weights (%.1f s to build), layer 8, subject_last, C = I, "
               "%d value evaluations\n", Since(t), o.medium_steps);
   RomeOptions options = DefaultRomeOptions(model.config());
@@ -241,6 +315,7 @@ void BenchMedium(const BenchOptions& o) {
               per_step, 20 * per_step,
               again->timings.key_s + 20 * per_step + again->timings.update_s, again->timings.key_s,
               again->timings.update_s);
+  BenchDeltaOverhead(shared_model, tok, options.layer, /*new_tokens=*/16);
 }
 
 int Main(int argc, char** argv) {

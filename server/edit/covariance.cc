@@ -248,6 +248,17 @@ absl::StatusOr<std::string> CorpusCovariance::CachePath(int64_t layer) {
 }
 
 absl::StatusOr<std::shared_ptr<const CovarianceStats>> CorpusCovariance::Get(int64_t layer) {
+  return Get(layer, CovarianceCallOptions{});
+}
+
+std::shared_ptr<const CovarianceStats> CorpusCovariance::Cached(int64_t layer) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = by_layer_.find(layer);
+  return it == by_layer_.end() ? nullptr : it->second;
+}
+
+absl::StatusOr<std::shared_ptr<const CovarianceStats>> CorpusCovariance::Get(
+    int64_t layer, const CovarianceCallOptions& call) {
   if (layer < 0 || layer >= model_.config().n_layer) {
     return absl::FailedPreconditionError(absl::StrCat("no statistics for layer ", layer,
                                                       ": the model has ",
@@ -257,20 +268,20 @@ absl::StatusOr<std::shared_ptr<const CovarianceStats>> CorpusCovariance::Get(int
     return absl::FailedPreconditionError(
         "statistics cache needs the model checksum (CorpusCovarianceOptions.model_checksum)");
   }
-  {
+  if (!call.recompute) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = by_layer_.find(layer);
     if (it != by_layer_.end()) return it->second;
   }
-  return ComputeOrLoad(layer);
+  return ComputeOrLoad(layer, call);
 }
 
 absl::StatusOr<std::shared_ptr<const CovarianceStats>> CorpusCovariance::ComputeOrLoad(
-    int64_t layer) {
+    int64_t layer, const CovarianceCallOptions& call) {
   ASSIGN_OR_RETURN(std::string path, CachePath(layer));
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = by_layer_.find(layer);
-  if (it != by_layer_.end()) return it->second;
+  if (it != by_layer_.end() && !call.recompute) return it->second;
   ASSIGN_OR_RETURN(const Corpus* corpus, LoadCorpus());
   const int64_t m = model_.config().mlp_width();
   const std::map<std::string, std::string> meta = {
@@ -286,12 +297,13 @@ absl::StatusOr<std::shared_ptr<const CovarianceStats>> CorpusCovariance::Compute
   stats->cache_path = path;
   stats->source = absl::StrCat("corpus ", options_.corpus_path, ", ", corpus->token_count,
                                " tokens");
-  if (!path.empty()) stats->moment = ReadCachedMoment(path, meta, m);
+  if (!path.empty() && !call.recompute) stats->moment = ReadCachedMoment(path, meta, m);
   stats->loaded_from_cache = stats->moment.defined();
   if (!stats->loaded_from_cache) {
     ASSIGN_OR_RETURN(stats->moment,
                      ComputeSecondMoment(model_, layer, corpus->rows, options_.batch_tokens,
-                                         options_.on_progress, options_.cancelled));
+                                         call.on_progress ? call.on_progress : options_.on_progress,
+                                         call.cancelled ? call.cancelled : options_.cancelled));
     if (!path.empty()) {
       std::error_code ec;
       fs::create_directories(fs::path(path).parent_path(), ec);

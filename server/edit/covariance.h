@@ -96,6 +96,15 @@ struct CorpusCovarianceOptions {
   std::function<bool()> cancelled;
 };
 
+// Per-call settings of CorpusCovariance::Get (the options' hooks when unset).
+struct CovarianceCallOptions {
+  // Ignore the memory and disk caches: compute again and overwrite the file.
+  bool recompute = false;
+  // Replace CorpusCovarianceOptions::on_progress / cancelled for this call.
+  std::function<void(const CovarianceProgress&)> on_progress;
+  std::function<bool()> cancelled;
+};
+
 // Computes E[k k^T] from a corpus with the BASE model (statistics describe
 // the unedited keys, as in ROME), caching on disk and in memory by layer.
 // Errors from Get: NotFoundError (corpus path missing), FailedPrecondition
@@ -111,6 +120,16 @@ class CorpusCovariance : public CovarianceProvider {
   CorpusCovariance(const Gpt2Model& model, const Gpt2Tokenizer& tokenizer,
                    CorpusCovarianceOptions options);
   absl::StatusOr<std::shared_ptr<const CovarianceStats>> Get(int64_t layer) override;
+  // The same with per-call hooks (a ComputeStats call streams its own
+  // progress and polls its own cancellation) or a forced recomputation.
+  absl::StatusOr<std::shared_ptr<const CovarianceStats>> Get(int64_t layer,
+                                                             const CovarianceCallOptions& call);
+
+  // The statistics at `layer` if this provider already holds them in memory
+  // (no corpus read, no computation); null otherwise.
+  std::shared_ptr<const CovarianceStats> Cached(int64_t layer);
+
+  const CorpusCovarianceOptions& options() const { return options_; }
 
   // The cache file Get(layer) would use (needs the corpus to be read for its
   // checksum and token count). "" without a state_dir.
@@ -123,7 +142,8 @@ class CorpusCovariance : public CovarianceProvider {
     int64_t token_count = 0;
   };
   absl::StatusOr<const Corpus*> LoadCorpus();  // EXCLUSIVE_LOCKS_REQUIRED(mutex_)
-  absl::StatusOr<std::shared_ptr<const CovarianceStats>> ComputeOrLoad(int64_t layer);
+  absl::StatusOr<std::shared_ptr<const CovarianceStats>> ComputeOrLoad(
+      int64_t layer, const CovarianceCallOptions& call);
 
   const Gpt2Model& model_;
   const Gpt2Tokenizer& tokenizer_;

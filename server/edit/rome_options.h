@@ -68,7 +68,8 @@ struct RomeOptions {
 //  - GPT-2 Large (36, 1280): layer 12; GPT-2 XL (48, 1600): layer 17
 //    (clamp 4), all with fact_token subject_last (the released files);
 //  - any other shape: fact_token subject_last at the paper's relative depth,
-//    layer = round(17/48 * L) (GPT-2 XL's 17 of 48), clamp 4. This is a
+//    layer = round(17/48 * L) (GPT-2 XL's 17 of 48), clamp 1.5 (measured on
+//    the fact model: 4 leaked to 14% of neighbours, see rome_options.cc). This is a
 //    starting point only: the service should prefer the model's tracing
 //    recommendation (for the small fact model that is fact_token last at the
 //    top layer, ROME.md section 8).

@@ -67,7 +67,11 @@ Json ResultToJson(const RewriteResultRecord& r) {
               {"key_time_s", FloatToJson(r.key_time_s)},
               {"value_time_s", FloatToJson(r.value_time_s)},
               {"update_time_s", FloatToJson(r.update_time_s)},
-              {"identity_covariance", r.identity_covariance}};
+              {"identity_covariance", r.identity_covariance},
+              {"target_already_predicted", r.target_already_predicted},
+              {"converged", r.converged},
+              {"covariance_source", r.covariance_source},
+              {"covariance_time_s", FloatToJson(r.covariance_time_s)}};
 }
 
 RewriteResultRecord ResultFromJson(const Json& j) {
@@ -88,6 +92,11 @@ RewriteResultRecord ResultFromJson(const Json& j) {
   r.value_time_s = FloatFromJson(j.at("value_time_s"));
   r.update_time_s = FloatFromJson(j.at("update_time_s"));
   r.identity_covariance = j.at("identity_covariance").get<bool>();
+  // Fields added later: absent in older records.
+  r.target_already_predicted = j.value("target_already_predicted", false);
+  r.converged = j.value("converged", false);
+  r.covariance_source = j.value("covariance_source", std::string());
+  if (j.contains("covariance_time_s")) r.covariance_time_s = FloatFromJson(j["covariance_time_s"]);
   return r;
 }
 

@@ -53,6 +53,11 @@ struct RewriteResultRecord {
   double value_time_s = 0;
   double update_time_s = 0;
   bool identity_covariance = false;  // C = I was used instead of statistics
+  // Added after schema version 1; records written before read as the defaults.
+  bool target_already_predicted = false;  // target_new was the greedy answer before
+  bool converged = false;                 // value loss fell below early_stop_loss
+  std::string covariance_source;          // "identity" or "corpus <path>, N tokens"
+  double covariance_time_s = 0;           // statistics: load, compute or identity
 };
 
 // One entry of a session's edit stack.

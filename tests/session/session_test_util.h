@@ -53,6 +53,10 @@ inline EditEntry MakeEntry(std::vector<RankOneDelta> deltas, const std::string& 
     r.value_time_s = 1.5;
     r.update_time_s = 0.002;
     r.identity_covariance = true;
+    r.target_already_predicted = true;
+    r.converged = true;
+    r.covariance_source = "identity";
+    r.covariance_time_s = 0.003;
     entry.results.push_back(r);
   }
   entry.total_time_s = 1.75;
@@ -135,6 +139,10 @@ inline void ExpectSameEntry(const EditEntry& a, const EditEntry& b) {
     EXPECT_EQ(x.value_time_s, y.value_time_s);
     EXPECT_EQ(x.update_time_s, y.update_time_s);
     EXPECT_EQ(x.identity_covariance, y.identity_covariance);
+    EXPECT_EQ(x.target_already_predicted, y.target_already_predicted);
+    EXPECT_EQ(x.converged, y.converged);
+    EXPECT_EQ(x.covariance_source, y.covariance_source);
+    EXPECT_EQ(x.covariance_time_s, y.covariance_time_s);
   }
   ASSERT_EQ(a.deltas.size(), b.deltas.size());
   for (size_t i = 0; i < a.deltas.size(); ++i) {

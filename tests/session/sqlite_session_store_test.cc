@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -43,6 +45,22 @@ TEST(EditCodecTest, RecordRoundTripsExactly) {
   EXPECT_TRUE(std::isnan(decoded.results[0].p_true_after));
   decoded.results[0].p_true_after = entry.results[0].p_true_after = 0;
   ExpectSameEntry(decoded, entry);
+}
+
+TEST(EditCodecTest, RecordsWithoutLaterFieldsReadAsDefaults) {
+  EditEntry entry = MakeEntry({RandomDelta(3, 8, 4, 1)}, "old");
+  nlohmann::json record = nlohmann::json::parse(EncodeEditRecord(entry));
+  for (const char* field :
+       {"target_already_predicted", "converged", "covariance_source", "covariance_time_s"}) {
+    ASSERT_EQ(record["results"][0].erase(field), 1u) << field;
+  }
+  EditEntry decoded;
+  ASSERT_OK(DecodeEditRecord(record.dump(), decoded));
+  EXPECT_FALSE(decoded.results[0].target_already_predicted);
+  EXPECT_FALSE(decoded.results[0].converged);
+  EXPECT_EQ(decoded.results[0].covariance_source, "");
+  EXPECT_EQ(decoded.results[0].covariance_time_s, 0.0);
+  EXPECT_EQ(decoded.results[0].layer, entry.results[0].layer);
 }
 
 TEST(EditCodecTest, MalformedRecordIsDataLoss) {
