@@ -130,6 +130,7 @@ nlohmann::json ModelInfoToJson(const romed::v1::ModelInfo& info) { return Messag
 nlohmann::json TokenizeToJson(const romed::v1::TokenizeResponse& r) { return MessageToJson(r); }
 nlohmann::json GenerateToJson(const romed::v1::GenerateResponse& r) { return MessageToJson(r); }
 nlohmann::json ScoreToJson(const romed::v1::ScoreResponse& r) { return MessageToJson(r); }
+nlohmann::json ProtoToJson(const Message& message) { return MessageToJson(message); }
 
 std::string DumpJson(const nlohmann::json& json) {
   return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

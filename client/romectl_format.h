@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "google/protobuf/message.h"
 #include "client/romed_client.h"
 #include "romed/v1/model_editor.pb.h"
 
@@ -29,6 +30,10 @@ nlohmann::json GenerateToJson(const romed::v1::GenerateResponse& response);
 // {"prompt_tokens", "scores": [{"continuation", "ids", "tokens",
 //  "token_logprobs", "total_logprob", "mean_logprob"}, ...]}
 nlohmann::json ScoreToJson(const romed::v1::ScoreResponse& response);
+
+// Any message as above: every field under its proto name (session, edit,
+// revert, edits and stats replies use this).
+nlohmann::json ProtoToJson(const google::protobuf::Message& message);
 
 // Serialises one JSON object on one line; invalid UTF-8 becomes U+FFFD
 // instead of an exception.

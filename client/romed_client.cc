@@ -141,4 +141,71 @@ absl::StatusOr<romed::v1::ScoreResponse> RomedClient::Score(const romed::v1::Sco
   return CallUnary(&Stub::Score, request, call);
 }
 
+absl::StatusOr<romed::v1::Session> RomedClient::CreateSession(
+    const romed::v1::CreateSessionRequest& request, const CallOptions& call) const {
+  return CallUnary(&Stub::CreateSession, request, call);
+}
+
+absl::StatusOr<romed::v1::Session> RomedClient::GetSession(std::string_view id,
+                                                           const CallOptions& call) const {
+  romed::v1::GetSessionRequest request;
+  request.set_id(std::string(id));
+  return CallUnary(&Stub::GetSession, request, call);
+}
+
+absl::StatusOr<romed::v1::ListSessionsResponse> RomedClient::ListSessions(
+    const romed::v1::ListSessionsRequest& request, const CallOptions& call) const {
+  return CallUnary(&Stub::ListSessions, request, call);
+}
+
+absl::Status RomedClient::DeleteSession(std::string_view id, const CallOptions& call) const {
+  romed::v1::DeleteSessionRequest request;
+  request.set_id(std::string(id));
+  return CallUnary(&Stub::DeleteSession, request, call).status();
+}
+
+absl::StatusOr<romed::v1::EditResponse> RomedClient::Edit(const romed::v1::EditRequest& request,
+                                                          const CallOptions& call) const {
+  return CallUnary(&Stub::Edit, request, call);
+}
+
+absl::StatusOr<romed::v1::RevertResponse> RomedClient::Revert(
+    const romed::v1::RevertRequest& request, const CallOptions& call) const {
+  return CallUnary(&Stub::Revert, request, call);
+}
+
+absl::StatusOr<romed::v1::ListEditsResponse> RomedClient::ListEdits(
+    std::string_view session_id, const CallOptions& call) const {
+  romed::v1::ListEditsRequest request;
+  request.set_session_id(std::string(session_id));
+  return CallUnary(&Stub::ListEdits, request, call);
+}
+
+absl::StatusOr<romed::v1::ComputeStatsProgress> RomedClient::ComputeStats(
+    const romed::v1::ComputeStatsRequest& request, const StatsProgressCallback& on_progress,
+    const CallOptions& call) const {
+  grpc::ClientContext context;
+  PrepareContext(call, &context);
+  std::unique_ptr<grpc::ClientReader<romed::v1::ComputeStatsProgress>> reader =
+      editor_->ComputeStats(&context, request);
+  romed::v1::ComputeStatsProgress message;
+  std::optional<romed::v1::ComputeStatsProgress> last;
+  bool cancelled = false;
+  while (reader->Read(&message)) {
+    if (message.done()) {
+      last = message;
+    } else if (!cancelled && on_progress && !on_progress(message)) {
+      cancelled = true;
+      context.TryCancel();
+    }
+  }
+  absl::Status status = FromGrpcStatus(reader->Finish());
+  if (cancelled) return absl::CancelledError("ComputeStats cancelled by the caller");
+  if (!status.ok()) return status;
+  if (!last.has_value()) {
+    return absl::InternalError("ComputeStats ended without a final (done) message");
+  }
+  return *std::move(last);
+}
+
 }  // namespace romed::client

@@ -99,6 +99,49 @@ class RomedClient {
   absl::StatusOr<romed::v1::ScoreResponse> Score(const romed::v1::ScoreRequest& request,
                                                  const CallOptions& call = {}) const;
 
+  // Sessions, edits and statistics (the requests are the API's messages).
+  absl::StatusOr<romed::v1::Session> CreateSession(const romed::v1::CreateSessionRequest& request,
+                                                   const CallOptions& call = {}) const;
+  absl::StatusOr<romed::v1::Session> GetSession(std::string_view id,
+                                                const CallOptions& call = {}) const;
+  absl::StatusOr<romed::v1::ListSessionsResponse> ListSessions(
+      const romed::v1::ListSessionsRequest& request, const CallOptions& call = {}) const;
+  absl::Status DeleteSession(std::string_view id, const CallOptions& call = {}) const;
+  absl::StatusOr<romed::v1::EditResponse> Edit(const romed::v1::EditRequest& request,
+                                               const CallOptions& call = {}) const;
+  absl::StatusOr<romed::v1::RevertResponse> Revert(const romed::v1::RevertRequest& request,
+                                                   const CallOptions& call = {}) const;
+  absl::StatusOr<romed::v1::ListEditsResponse> ListEdits(std::string_view session_id,
+                                                         const CallOptions& call = {}) const;
+
+  // Called for each ComputeStats progress message before the last; return
+  // false to cancel (ComputeStats then returns CANCELLED).
+  using StatsProgressCallback = std::function<bool(const romed::v1::ComputeStatsProgress&)>;
+  // ComputeStats: streams progress to `on_progress` (may be null) and
+  // returns the last (done) message. INTERNAL if the stream ends without one.
+  absl::StatusOr<romed::v1::ComputeStatsProgress> ComputeStats(
+      const romed::v1::ComputeStatsRequest& request, const StatsProgressCallback& on_progress,
+      const CallOptions& call = {}) const;
+
+  // Causal tracing (romed_client_trace.cc). Traces take seconds to minutes:
+  // give them a deadline that fits (the server stops computing when it passes).
+  absl::StatusOr<romed::v1::TraceResponse> Trace(const romed::v1::TraceRequest& request,
+                                                 const CallOptions& call = {}) const;
+  // Called for each progress message before the last; return false to
+  // cancel (the call then returns CANCELLED).
+  using TraceProgressCallback = std::function<bool(const romed::v1::TraceStreamResponse&)>;
+  using TraceFactsCallback = std::function<bool(const romed::v1::TraceFactsProgress&)>;
+  // TraceStream: progress to `on_progress` (may be null); returns the last
+  // message's result. INTERNAL if the stream ends without a done message.
+  absl::StatusOr<romed::v1::TraceResponse> TraceStream(const romed::v1::TraceRequest& request,
+                                                       const TraceProgressCallback& on_progress,
+                                                       const CallOptions& call = {}) const;
+  // TraceFacts: one message per traced fact to `on_fact` (may be null);
+  // returns the last message's result. INTERNAL without a done message.
+  absl::StatusOr<romed::v1::TraceFactsResult> TraceFacts(
+      const romed::v1::TraceFactsRequest& request, const TraceFactsCallback& on_fact,
+      const CallOptions& call = {}) const;
+
  private:
   using Stub = romed::v1::ModelEditor::Stub;
 
