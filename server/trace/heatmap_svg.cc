@@ -1,6 +1,7 @@
 #include "server/trace/heatmap_svg.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -43,6 +44,14 @@ std::string AxisLabel(const TraceResult& trace, TraceKind kind) {
 std::string Subtitle(const TraceResult& trace, const PanelScale& scale) {
   return absl::StrFormat("%s from %.3f (white, corrupted) to %.3f", AnswerLabel(trace),
                          scale.low, scale.high);
+}
+
+// A colour-bar label with enough decimals that the three labels of a bar
+// spanning `range` differ (0.00 / 0.01 / 0.01 for a range of 0.014 would not).
+std::string BarLabel(double value, double range) {
+  const int decimals =
+      std::clamp(static_cast<int>(std::ceil(-std::log10(std::max(range, 1e-6)))) + 1, 2, 4);
+  return absl::StrFormat("%.*f", decimals, value);
 }
 
 std::string Text(double x, double y, std::string_view body, std::string_view extra = "") {
@@ -112,7 +121,7 @@ std::string Panel(const TraceResult& trace, const ScoreGrid& grid, int x0, int l
   for (int i = 0; i <= 2; ++i) {
     const double value = scale.low + (scale.high - scale.low) * i / 2.0;
     const double y = gy + height - height * i / 2.0;
-    absl::StrAppend(&out, Text(bx + kBarWidth + 4, y + 4, absl::StrFormat("%.2f", value),
+    absl::StrAppend(&out, Text(bx + kBarWidth + 4, y + 4, BarLabel(value, scale.high - scale.low),
                                "font-size=\"10\" fill=\"#333\""));
   }
   return out;
