@@ -105,7 +105,8 @@ absl::StatusOr<FactEvaluation> FactEvaluator::EvaluateFacts() const {
   result.trained_accuracy = tally.TrainedAccuracy();
   result.held_out_accuracy = tally.HeldOutAccuracy();
   for (int p = 0; p < kP; ++p) {
-    result.trained_accuracy_by_phrasing[p] = tally.trained_right[p] / std::max(1.0, tally.trained[p]);
+    result.trained_accuracy_by_phrasing[p] =
+        tally.trained_right[p] / std::max(1.0, tally.trained[p]);
     result.held_out_accuracy_by_phrasing[p] =
         tally.held_out_right[p] / std::max(1.0, tally.held_out[p]);
   }

@@ -217,7 +217,8 @@ absl::StatusOr<FactModelRecipe> RecipeOfModelDir(const std::string& dir) {
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
   std::stringstream text;
   text << in.rdbuf();
-  const nlohmann::json json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json json =
+      nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
   if (!json.is_object() || !json.contains("recipe") || !json["recipe"].is_string() ||
       !json.contains("seed") || !json["seed"].is_number_unsigned()) {
     return absl::DataLossError(absl::StrCat(path, ": expected {\"recipe\": ..., \"seed\": ...}"));
