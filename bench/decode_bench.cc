@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "nlohmann/json.hpp"
+#include "server/core/openmp_wait.h"
 #include "server/model/blas_info.h"
 #include "server/model/generator.h"
 #include "server/model/gpt2_model.h"
@@ -205,17 +206,8 @@ double DecodeTokensPerSecond(const Generator& generator, int64_t batch, const Be
   return times.decoded / times.decode_s;
 }
 
-// Re-executes this program with OMP_WAIT_POLICY=passive unless it is set
-// (see the file comment); returns only if that is not needed or fails.
-void EnsurePassiveOpenMpWaiting(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
-  setenv("OMP_WAIT_POLICY", "passive", 1);
-  execv("/proc/self/exe", argv);
-  std::fprintf(stderr, "decode_bench: re-exec failed; OpenMP threads keep spinning\n");
-}
-
 int Main(int argc, char** argv) {
-  EnsurePassiveOpenMpWaiting(argv);
+  EnsurePassiveOpenMpWaiting(argv, "decode_bench");
   const BenchOptions options = ParseFlags(argc, argv);
   at::set_num_threads(options.threads);
   torch::manual_seed(0);

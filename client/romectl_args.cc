@@ -12,6 +12,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "client/romectl_session_args.h"
+#include "client/romectl_trace_args.h"
 #include "server/core/status_macros.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "romed's gRPC address, HOST:PORT");
@@ -19,6 +21,7 @@ ABSL_FLAG(bool, json, false, "print exactly one JSON object instead of text for 
 ABSL_FLAG(double, timeout_s, 60, "deadline of each RPC, in seconds");
 ABSL_FLAG(std::string, text, "", "the text to tokenize (UTF-8, may be empty)");
 ABSL_FLAG(std::string, prompt, "", "the prompt (non-empty UTF-8)");
+ABSL_FLAG(std::string, subject, "", "the subject, written where the prompt has \"{}\"");
 ABSL_FLAG(int64_t, max_new_tokens, 0, "tokens to generate; 0 = the server's default (32)");
 ABSL_FLAG(float, temperature, 0, "sampling temperature; 0 = greedy");
 ABSL_FLAG(int64_t, top_k, 0, "sample from the k most likely tokens; 0 = no limit");
@@ -48,36 +51,46 @@ const std::vector<CommandSpec>& Commands() {
       {"tokenize", Command::kTokenize, "text -> token ids and vocabulary strings"},
       {"generate", Command::kGenerate, "continue a prompt"},
       {"score", Command::kScore, "log-probabilities of continuations after a prompt"},
+      {"session", Command::kSession, "session create|get|list|delete [ID]: edit stacks"},
+      {"edit", Command::kEdit, "rewrite a fact in a session (ROME)"},
+      {"revert", Command::kRevert, "pop edits off a session (--n=N, default 1, or --to=EDIT_ID)"},
+      {"edits", Command::kEdits, "a session's edit stack"},
+      {"stats", Command::kStats, "covariance statistics at a layer (progress on stderr)"},
+      {"trace", Command::kTrace,
+       "causal trace of one prompt (heatmaps), or averaged over facts (--facts)"},
       {"help", Command::kHelp, "print this text"},
   };
   return *kCommands;
 }
 
-struct FlagSpec {
-  absl::string_view name;
-  absl::string_view value_hint;  // shown in usage: --name=HINT
-  bool repeatable;               // each occurrence appends one value
-  std::set<Command> commands;    // empty = a global flag
-};
-
 const std::vector<FlagSpec>& Flags() {
-  static const auto* kFlags = new std::vector<FlagSpec>{
+  static auto* kFlags = new std::vector<FlagSpec>{
       {"server", "HOST:PORT", false, {}},
       {"json", "", false, {}},
       {"timeout_s", "SECONDS", false, {}},
       {"text", "TEXT", false, {Command::kTokenize}},
-      {"prompt", "TEXT", false, {Command::kGenerate, Command::kScore}},
+      {"prompt", "TEXT", false,
+       {Command::kGenerate, Command::kScore, Command::kEdit, Command::kTrace}},
+      {"subject", "TEXT", false, {Command::kEdit, Command::kTrace}},
       {"max_new_tokens", "N", false, {Command::kGenerate}},
       {"temperature", "T", false, {Command::kGenerate}},
       {"top_k", "K", false, {Command::kGenerate}},
       {"top_p", "P", false, {Command::kGenerate}},
-      {"seed", "N", false, {Command::kGenerate}},
+      {"seed", "N", false, {Command::kGenerate, Command::kTrace}},
       {"stop", "TEXT", true, {Command::kGenerate}},
       {"ignore_eos", "", false, {Command::kGenerate}},
       {"stream", "", false, {Command::kGenerate}},
-      {"session", "ID", false, {Command::kGenerate, Command::kScore}},
+      {"session", "ID", false,
+       {Command::kGenerate, Command::kScore, Command::kSession, Command::kEdit, Command::kRevert,
+        Command::kEdits, Command::kTrace}},
       {"continuation", "TEXT", true, {Command::kScore}},
   };
+  static const bool kWithSessionFlags = [] {
+    for (const FlagSpec& spec : SessionFlagSpecs()) kFlags->push_back(spec);
+    for (const FlagSpec& spec : TraceFlagSpecs()) kFlags->push_back(spec);
+    return true;
+  }();
+  (void)kWithSessionFlags;
   return *kFlags;
 }
 
@@ -200,10 +213,20 @@ absl::string_view CommandName(Command command) {
   return "?";
 }
 
+// A flag may be listed more than once (e.g. --n by revert and by trace);
+// it belongs to the union of its entries' commands.
+bool FlagBelongsTo(absl::string_view name, Command command) {
+  for (const FlagSpec& spec : Flags()) {
+    if (spec.name == name && (spec.commands.empty() || spec.commands.count(command) > 0)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 absl::Status CheckFlagsBelongTo(Command command, const ParsedArgs& parsed) {
   for (absl::string_view name : parsed.seen) {
-    const FlagSpec& spec = *FindFlagSpec(name);
-    if (!spec.commands.empty() && spec.commands.count(command) == 0) {
+    if (!FlagBelongsTo(name, command)) {
       return absl::InvalidArgumentError(
           absl::StrCat("'", CommandName(command), "' does not take --", name));
     }
@@ -212,7 +235,7 @@ absl::Status CheckFlagsBelongTo(Command command, const ParsedArgs& parsed) {
 }
 
 // Reads the flags (now parsed) into the requests the command sends.
-Invocation BuildInvocation(Command command, const ParsedArgs& parsed) {
+absl::StatusOr<Invocation> BuildInvocation(Command command, const ParsedArgs& parsed) {
   auto repeated = [&](absl::string_view name) {
     auto it = parsed.repeated.find(name);
     return it == parsed.repeated.end() ? std::vector<std::string>() : it->second;
@@ -242,6 +265,11 @@ Invocation BuildInvocation(Command command, const ParsedArgs& parsed) {
   inv.score.set_prompt(absl::GetFlag(FLAGS_prompt));
   for (const std::string& c : absl::GetFlag(FLAGS_continuation)) inv.score.add_continuations(c);
   inv.score.set_session_id(absl::GetFlag(FLAGS_session));
+  ASSIGN_OR_RETURN(inv.editing,
+                   BuildEditInvocation(command, parsed.positional, parsed.seen, parsed.repeated));
+  if (command == Command::kTrace) {
+    ASSIGN_OR_RETURN(inv.trace, BuildTraceInvocation(parsed.seen));
+  }
   return inv;
 }
 
@@ -256,9 +284,10 @@ absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args)
     return help;
   }
   ASSIGN_OR_RETURN(const Command command, FindCommand(parsed.positional[0]));
-  if (parsed.positional.size() > 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unexpected argument '", parsed.positional[1], "' (values need --flag=)"));
+  const size_t allowed = 1 + ExtraPositionalArguments(command);
+  if (parsed.positional.size() > allowed) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unexpected argument '", parsed.positional[allowed], "' (values need --flag=)"));
   }
   RETURN_IF_ERROR(CheckFlagsBelongTo(command, parsed));
   if (!(absl::GetFlag(FLAGS_timeout_s) > 0)) {
@@ -282,7 +311,9 @@ std::string Usage() {
     }
   }
   absl::StrAppend(&out, "\nflags:\n");
+  std::set<absl::string_view> listed;
   for (const FlagSpec& flag : Flags()) {
+    if (!listed.insert(flag.name).second) continue;  // listed by several commands
     const absl::CommandLineFlag& absl_flag = *absl::FindCommandLineFlag(flag.name);
     std::string default_value = absl_flag.DefaultValue();
     absl::StrAppend(&out, "  --", flag.name, ": ", absl_flag.Help(),

@@ -18,16 +18,44 @@
 #ifndef ROMED_CLIENT_ROMECTL_ARGS_H_
 #define ROMED_CLIENT_ROMECTL_ARGS_H_
 
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "client/romectl_session_types.h"
+#include "client/romectl_trace_types.h"
 #include "romed/v1/model_editor.pb.h"
 
 namespace romed::client {
 
-enum class Command { kHelp, kHealth, kInfo, kTokenize, kGenerate, kScore };
+enum class Command {
+  kHelp,
+  kHealth,
+  kInfo,
+  kTokenize,
+  kGenerate,
+  kScore,
+  // Sessions and editing (romectl_session_args.h, romectl_session_commands.h).
+  kSession,
+  kEdit,
+  kRevert,
+  kEdits,
+  kStats,
+  // Causal tracing (romectl_trace_args.h, romectl_trace.h).
+  kTrace,
+};
+
+// One flag romectl accepts: its absl flag of the same name is declared where
+// the flag is read (romectl_args.cc, romectl_session_args.cc).
+struct FlagSpec {
+  absl::string_view name;
+  absl::string_view value_hint;  // shown in usage: --name=HINT
+  bool repeatable;               // each occurrence appends one value
+  std::set<Command> commands;    // empty = a global flag
+};
 
 // What one romectl run was asked to do, as requests ready to send.
 struct Invocation {
@@ -42,6 +70,8 @@ struct Invocation {
   romed::v1::GenerateRequest generate;  // generate's flags
   bool stream = false;                  // generate --stream
   romed::v1::ScoreRequest score;        // score's flags
+  EditInvocation editing;               // session, edit, revert, edits, stats
+  TraceInvocation trace;                // trace's flags
 };
 
 // Resets romectl's absl flags to their defaults, parses `args` (args[0] is

@@ -3,6 +3,8 @@
 #include <memory>
 
 #include "client/romectl_format.h"
+#include "client/romectl_session_commands.h"
+#include "client/romectl_trace.h"
 
 namespace romed::client {
 namespace {
@@ -34,6 +36,7 @@ int RunInfo(const Invocation& inv, const RomedClient& client, const CallOptions&
     PrintJson(ModelInfoToJson(*info), out);
   } else {
     out << FormatModelInfo(*info);
+    if (info->has_edit_site()) out << FormatStoredEditSite(info->edit_site());
   }
   return kExitOk;
 }
@@ -102,7 +105,12 @@ int RunCommand(const Invocation& inv, const RomedClient& client, std::ostream& o
       return RunGenerate(inv, client, call, out, err);
     case Command::kScore:
       return RunScore(inv, client, call, out, err);
+    case Command::kTrace:
+      return RunTrace(inv, client, call, out, err);
     case Command::kHelp:
+      break;
+    default:
+      if (IsEditingCommand(inv.command)) return RunEditingCommand(inv, client, call, out, err);
       break;
   }
   err << FormatError(absl::InternalError("RunCommand called for 'help'")) << "\n";

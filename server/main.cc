@@ -31,6 +31,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "server/core/openmp_wait.h"
 #include "server/engine/device.h"
 #include "server/engine/engine.h"
 #include "server/metrics/metrics.h"
@@ -48,6 +49,9 @@ ABSL_FLAG(std::string, host, "127.0.0.1", "Address the gRPC and metrics ports li
 ABSL_FLAG(int, port, 50051, "gRPC port (0 picks a free one)");
 ABSL_FLAG(int, metrics_port, 9090, "Prometheus /metrics port; 0 disables");
 ABSL_FLAG(std::string, state_dir, "state", "Directory for durable state (created)");
+ABSL_FLAG(std::string, stats_corpus, "",
+          "Text file or directory for Edit's covariance statistics; empty = "
+          "<model>/stats_corpus.txt");
 ABSL_FLAG(std::string, device, "cpu", "cpu, cuda or cuda:N");
 ABSL_FLAG(std::string, dtype, "float32", "Compute dtype: float32, float16 or bfloat16");
 ABSL_FLAG(int, threads, 0, "Intra-op threads; 0 = one per hardware thread");
@@ -57,9 +61,9 @@ ABSL_FLAG(int64_t, max_stop_sequences, 8, "Most stop sequences per Generate");
 ABSL_FLAG(int64_t, max_continuations, 64, "Most continuations per Score");
 ABSL_FLAG(int64_t, max_concurrent_requests, 16,
           "Generate/Score requests running at once; more get RESOURCE_EXHAUSTED");
-ABSL_FLAG(int64_t, max_sessions, 1000, "Most sessions (issue #5)");
-ABSL_FLAG(int64_t, max_edits_per_session, 1000, "Most edits per session (issue #5)");
-ABSL_FLAG(int64_t, max_concurrent_heavy_jobs, 1, "Edit/trace/stats jobs at once (issues #4, #5)");
+ABSL_FLAG(int64_t, max_sessions, 1000, "Most sessions at once");
+ABSL_FLAG(int64_t, max_edits_per_session, 1000, "Most edit stack entries per session");
+ABSL_FLAG(int64_t, max_concurrent_heavy_jobs, 1, "Edit / Trace / ComputeStats jobs at once");
 ABSL_FLAG(int64_t, max_receive_message_bytes, 4 << 20,
           "Largest request message; larger ones get RESOURCE_EXHAUSTED");
 ABSL_FLAG(int64_t, max_batch_size, 8,
@@ -99,6 +103,8 @@ EngineOptions EngineOptionsFromFlags() {
   options.limits.max_edits_per_session = absl::GetFlag(FLAGS_max_edits_per_session);
   options.limits.max_concurrent_heavy_jobs = absl::GetFlag(FLAGS_max_concurrent_heavy_jobs);
   options.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
+  options.state_dir = absl::GetFlag(FLAGS_state_dir);
+  options.stats_corpus = absl::GetFlag(FLAGS_stats_corpus);
   options.batch_window = absl::Milliseconds(absl::GetFlag(FLAGS_batch_window_ms));
   return options;
 }
@@ -249,6 +255,7 @@ int Run() {
 }  // namespace romed
 
 int main(int argc, char** argv) {
+  romed::EnsurePassiveOpenMpWaiting(argv, "romed");
   absl::SetProgramUsageMessage(
       "romed --model=DIR [--host=127.0.0.1] [--port=50051] [--metrics_port=9090] ...\n"
       "Serves romed.v1.ModelEditor for a Hugging Face GPT-2 checkpoint.");

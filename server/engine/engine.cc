@@ -12,6 +12,7 @@
 #include "server/metrics/metrics.h"
 #include "server/model/blas_info.h"
 #include "server/model/scorer.h"
+#include "server/session/sqlite_session_store.h"
 
 namespace romed {
 namespace {
@@ -89,12 +90,31 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(Checkpoint checkpoint,
   if (checkpoint.tokenizer == nullptr) {
     return absl::InvalidArgumentError("checkpoint has no tokenizer");
   }
-  return GuardTorch("building the engine", [&] {
-    return std::unique_ptr<Engine>(new Engine(std::move(checkpoint), std::move(options), metrics));
-  });
+  std::shared_ptr<SessionStore> store;
+  if (options.state_dir.empty()) {
+    ASSIGN_OR_RETURN(store, SqliteSessionStore::Open(SqliteSessionStore::kInMemoryPath));
+  } else {
+    ASSIGN_OR_RETURN(store, SqliteSessionStore::OpenInStateDir(options.state_dir));
+  }
+  SessionRegistryOptions registry_options;
+  registry_options.limits.max_sessions = options.limits.max_sessions;
+  registry_options.limits.max_edits_per_session = options.limits.max_edits_per_session;
+  registry_options.model_checksum = checkpoint.checksum;
+  registry_options.device = checkpoint.weights.wte.device();
+  registry_options.dtype = checkpoint.weights.wte.scalar_type();
+  ASSIGN_OR_RETURN(std::unique_ptr<SessionRegistry> sessions,
+                   SessionRegistry::Open(std::move(store), std::move(registry_options)));
+  ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, GuardTorch("building the engine", [&] {
+                     return std::unique_ptr<Engine>(new Engine(std::move(checkpoint),
+                                                               std::move(options), metrics,
+                                                               std::move(sessions)));
+                   }));
+  RETURN_IF_ERROR(engine->edit_sites_->Load());
+  return engine;
 }
 
-Engine::Engine(Checkpoint checkpoint, EngineOptions options, ServingMetrics* metrics)
+Engine::Engine(Checkpoint checkpoint, EngineOptions options, ServingMetrics* metrics,
+               std::unique_ptr<SessionRegistry> sessions)
     : options_(std::move(options)),
       metrics_(metrics),
       model_dir_(checkpoint.dir),
@@ -102,7 +122,10 @@ Engine::Engine(Checkpoint checkpoint, EngineOptions options, ServingMetrics* met
       tokenizer_(checkpoint.tokenizer),
       model_(std::make_shared<const Gpt2Model>(checkpoint.config, std::move(checkpoint.weights))),
       generator_(std::make_unique<Generator>(model_, tokenizer_)),
-      limiter_(options_.limits.max_concurrent_requests, "--max_concurrent_requests") {
+      limiter_(options_.limits.max_concurrent_requests, "--max_concurrent_requests"),
+      heavy_limiter_(options_.limits.max_concurrent_heavy_jobs, "--max_concurrent_heavy_jobs"),
+      sessions_(std::move(sessions)),
+      edit_sites_(std::make_unique<EditSiteStore>(options_.state_dir, checksum_)) {
   if (options_.max_batch_size > 1) {
     batcher_ = std::make_unique<GenerateBatcher>(generator_.get(), options_.max_batch_size,
                                                  options_.batch_window);
@@ -127,6 +150,23 @@ EngineInfo Engine::Info() const {
   return info;
 }
 
+absl::StatusOr<std::shared_ptr<const EditView>> Engine::SessionView(
+    std::string_view session_id) const {
+  if (session_id.empty()) return std::shared_ptr<const EditView>();
+  RETURN_IF_ERROR(ValidateText("session_id", session_id, /*allow_empty=*/false));
+  absl::StatusOr<SessionRegistry::SnapshotPtr> state = sessions_->Get(std::string(session_id));
+  if (!state.ok()) {
+    if (absl::IsNotFound(state.status())) {
+      return absl::NotFoundError(absl::StrCat(
+          "session \"", std::string(session_id),
+          "\" not found; create one with CreateSession (romectl session create) or leave "
+          "session_id empty for the original model"));
+    }
+    return state.status();
+  }
+  return (*state)->view;
+}
+
 absl::StatusOr<TokenizeResult> Engine::Tokenize(std::string_view text) const {
   RETURN_IF_ERROR(ValidateText("text", text, /*allow_empty=*/true));
   TokenizeResult result;
@@ -147,7 +187,7 @@ absl::StatusOr<std::vector<int64_t>> Engine::EncodePrompt(std::string_view promp
 
 absl::StatusOr<romed::GenerateRequest> Engine::PrepareGenerate(
     const TextGenerateRequest& request) const {
-  RETURN_IF_ERROR(CheckSessionId(request.session_id));
+  ASSIGN_OR_RETURN(std::shared_ptr<const EditView> view, SessionView(request.session_id));
   RETURN_IF_ERROR(ValidateSampling(request.sampling));
   RETURN_IF_ERROR(ValidateStopSequences(request.stop, options_.limits));
   romed::GenerateRequest prepared;
@@ -159,6 +199,7 @@ absl::StatusOr<romed::GenerateRequest> Engine::PrepareGenerate(
   prepared.sampling = request.sampling;
   prepared.stop = request.stop;
   prepared.stop_at_eos = !request.ignore_eos;
+  prepared.edits = std::move(view);
   return prepared;
 }
 
@@ -182,7 +223,7 @@ absl::StatusOr<GenerateResult> Engine::RunGenerate(const romed::GenerateRequest&
 }
 
 absl::StatusOr<ScoreResult> Engine::Score(const TextScoreRequest& request) {
-  RETURN_IF_ERROR(CheckSessionId(request.session_id));
+  ASSIGN_OR_RETURN(std::shared_ptr<const EditView> view, SessionView(request.session_id));
   RETURN_IF_ERROR(ValidateContinuations(request.continuations, options_.limits));
   ASSIGN_OR_RETURN(std::vector<int64_t> prompt_ids,
                    EncodePrompt(request.prompt, /*needs_new_token=*/false));
@@ -201,7 +242,7 @@ absl::StatusOr<ScoreResult> Engine::Score(const TextScoreRequest& request) {
   ASSIGN_OR_RETURN(ConcurrencyLimiter::Slot slot, limiter_.TryAcquire());
   if (metrics_ != nullptr) metrics_->AddPromptTokens(prompt_ids.size());
   ASSIGN_OR_RETURN(std::vector<ContinuationScore> scored,
-                   ScoreContinuations(*model_, prompt_ids, continuation_ids));
+                   ScoreContinuations(*model_, prompt_ids, continuation_ids, view));
   ScoreResult result;
   result.prompt_tokens = static_cast<int64_t>(prompt_ids.size());
   for (size_t i = 0; i < scored.size(); ++i) {

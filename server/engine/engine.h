@@ -14,7 +14,7 @@
 //                       max_new_tokens out of range, bad sampling values, too
 //                       many stop sequences / continuations, an empty one.
 //                       The message names the field, the numbers and the flag.
-//   NOT_FOUND           a non-empty session_id (sessions arrive with issue #5).
+//   NOT_FOUND           a session_id that names no session.
 //   RESOURCE_EXHAUSTED  --max_concurrent_requests Generate/Score requests are
 //                       already running (admission never queues).
 //   INTERNAL            the model failed (a libtorch error, with context).
@@ -27,17 +27,29 @@
 #ifndef ROMED_SERVER_ENGINE_ENGINE_H_
 #define ROMED_SERVER_ENGINE_ENGINE_H_
 
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "server/engine/concurrency_limiter.h"
+#include "server/engine/edit_site_store.h"
+#include "server/engine/edit_types.h"
 #include "server/engine/engine_options.h"
 #include "server/engine/engine_types.h"
+#include "server/engine/trace_types.h"
 #include "server/model/checkpoint.h"
 #include "server/model/generator.h"
 #include "server/model/gpt2_model.h"
+#include "server/model/rank_one.h"
 #include "server/model/tokenizer.h"
+#include "server/session/session_registry.h"
+#include "server/trace/noise.h"
+#include "server/trace/trace_options.h"
 
 namespace romed {
 
@@ -46,9 +58,12 @@ class ServingMetrics;
 
 class Engine {
  public:
-  // Takes the loaded checkpoint (its weights become the immutable model).
-  // `metrics` may be null (no metrics); otherwise it must outlive the
-  // engine. InvalidArgumentError for inconsistent options (a limit < 1).
+  // Takes the loaded checkpoint (its weights become the immutable model),
+  // opens the session store under options.state_dir (in memory when empty)
+  // and restores every stored session. `metrics` may be null (no metrics);
+  // otherwise it must outlive the engine. InvalidArgumentError for
+  // inconsistent options (a limit < 1); the store's errors (e.g.
+  // FailedPreconditionError for sessions made on another model).
   static absl::StatusOr<std::unique_ptr<Engine>> Create(Checkpoint checkpoint,
                                                         EngineOptions options,
                                                         ServingMetrics* metrics = nullptr);
@@ -76,13 +91,144 @@ class Engine {
   // ScoreContinuations() on the same ids.
   absl::StatusOr<ScoreResult> Score(const TextScoreRequest& request);
 
-  // The model layer underneath (for tests and benchmarks).
+  // --------------------------------------------- shared by every verb
+  // The edited model a request on `session_id` runs: null for "" (the base
+  // model), else the session's current EditView (empty for an empty stack).
+  // NotFoundError for an unknown id, with how to create one. The snapshot is
+  // immutable: an Edit that lands later does not change it.
+  absl::StatusOr<std::shared_ptr<const EditView>> SessionView(std::string_view session_id) const;
+
+  // A slot of --max_concurrent_heavy_jobs for Edit / Trace / ComputeStats,
+  // held while the job runs. RESOURCE_EXHAUSTED when all are taken.
+  absl::StatusOr<ConcurrencyLimiter::Slot> AcquireHeavyJob() { return heavy_limiter_.TryAcquire(); }
+
+  // --------------------------------------------- sessions, Edit, Revert, ComputeStats
+  // (issue #5; implemented in engine_sessions.cc; types in edit_types.h)
+  //
+  // Session verbs answer INVALID_ARGUMENT for an empty or non-UTF-8 id and
+  // NOT_FOUND for an unknown one; the registry's codes otherwise
+  // (session_registry.h). Every error leaves every session unchanged.
+
+  // A new empty session. RESOURCE_EXHAUSTED at --max_sessions;
+  // INVALID_ARGUMENT for a name or labels past their limits.
+  absl::StatusOr<std::shared_ptr<const SessionState>> CreateSession(
+      const CreateSessionRequest& request);
+  absl::StatusOr<std::shared_ptr<const SessionState>> GetSession(std::string_view id) const;
+  // page_size 0..1000 (0 = 100); page_token "" or an earlier next_page_token.
+  absl::StatusOr<SessionListPage> ListSessions(int64_t page_size,
+                                               const std::string& page_token) const;
+  absl::Status DeleteSession(std::string_view id);
+
+  // ROME: computes request.rewrites in order on the session's current state
+  // and pushes them as one stack entry, committed to the store before it
+  // returns. Options: DefaultRomeOptions(model) <- the tracing
+  // recommendation (edit_sites()) <- request.overrides. Statistics C come
+  // from the engine's CorpusCovariance over the stats corpus (computed on
+  // first use at a layer, then cached in memory and under state_dir), or
+  // C = I when overrides.identity_covariance.
+  // Errors, all before anything changes:
+  //   INVALID_ARGUMENT    empty session_id; no rewrites or too many; a prompt
+  //                       without "{}" or with two; a subject not in the
+  //                       prompt; empty subject or target_new; non-UTF-8
+  //                       text; layer or hyperparameters out of range;
+  //                       prompt + target longer than the context.
+  //   NOT_FOUND           unknown session.
+  //   RESOURCE_EXHAUSTED  the session holds --max_edits_per_session edits;
+  //                       --max_concurrent_heavy_jobs jobs are running.
+  //   FAILED_PRECONDITION the stats corpus is missing or empty (the message
+  //                       says how to fix it or to ask for identity).
+  //   CANCELLED           `cancelled` returned true (polled before the
+  //                       statistics batches and each rewrite).
+  // target_new equal to the current answer is allowed and reported
+  // (RewriteResultRecord::target_already_predicted). Generate/Score on the
+  // session during the edit run on the snapshot before it.
+  absl::StatusOr<EditResult> Edit(const TextEditRequest& request,
+                                  const CancelCheck& cancelled = nullptr);
+
+  // Pops entries (RevertTarget::Pop(n)) or keeps those up to an id
+  // (KeepUpTo); outputs then equal those before the removed edits bit for
+  // bit. INVALID_ARGUMENT for n < 1 or more than the stack holds; NOT_FOUND
+  // for an id not on the stack.
+  absl::StatusOr<RevertResult> Revert(std::string_view session_id, RevertTarget target);
+
+  // The session's stack, bottom first.
+  absl::StatusOr<std::vector<EditEntry>> ListEdits(std::string_view session_id) const;
+
+  // C = E[k k^T] at request.layer over a corpus, cached under state_dir;
+  // `on_progress` (may be null) after every batch, on the calling thread.
+  // Served from the cache (memory or disk) unless request.recompute. Takes a
+  // heavy-job slot. INVALID_ARGUMENT: layer out of range, max_tokens < 0;
+  // NOT_FOUND: the corpus path does not exist; FAILED_PRECONDITION: it holds
+  // no text; RESOURCE_EXHAUSTED: no heavy-job slot; CANCELLED.
+  absl::StatusOr<ComputeStatsResult> ComputeStats(
+      const ComputeStatsRequest& request,
+      const std::function<void(const CovarianceProgress&)>& on_progress = nullptr,
+      const CancelCheck& cancelled = nullptr);
+
+  // The stats corpus Edit uses (EngineOptions::stats_corpus or
+  // <model dir>/stats_corpus.txt).
+  std::string DefaultStatsCorpus() const;
+
+ private:
+  struct EditResources;  // shared by every Edit: templates, covariance (engine_sessions.cc)
+  EditResources& edit_resources();
+  absl::StatusOr<RomeOptions> ResolveRomeOptions(const RomeOverrides& overrides,
+                                                 std::map<std::string, std::string>* used) const;
+  absl::Status ValidateEditRequest(const TextEditRequest& request) const;
+  void RecordEditTimings(const EditEntry& entry) const;
+  std::once_flag edit_resources_once_;
+  std::shared_ptr<EditResources> edit_resources_;  // created on first use
+
+ public:
+
+  // --------------------------------------------- Trace (issue #4; engine_trace.cc)
+  // Causal trace of one prompt (trace_types.h, server/trace/causal_trace.h),
+  // on the session's edited model when session_id is set. Noise defaults to
+  // 3 x the std of subject-token embeddings over <model_dir>/known_facts.json
+  // (the vocabulary's std if there is none), measured once per engine.
+  // Errors, checked in this order, nothing computed before the last:
+  //   INVALID_ARGUMENT    empty / non-UTF-8 / too long prompt (names
+  //                       --max_prompt_tokens), subject empty, not in the
+  //                       prompt or covering it, window outside [1, L],
+  //                       samples outside [1, 64], noise negative or not
+  //                       finite or both forms given, repeated kinds, an
+  //                       answer with no tokens;
+  //   NOT_FOUND           unknown session_id;
+  //   RESOURCE_EXHAUSTED  --max_concurrent_heavy_jobs jobs already running;
+  //   CANCELLED / DEADLINE_EXCEEDED  what callbacks.check_cancelled returned.
+  absl::StatusOr<TraceResult> Trace(const TextTraceRequest& request,
+                                    const TraceCallbacks& callbacks);
+
+  // Traces many facts with the same options (one heavy-job slot for all),
+  // averages them (AggregateTraces), recommends the edit site
+  // (RecommendEditSite) and, if asked, stores it in edit_sites().
+  // `on_fact` (may be null) is called after each fact. Errors: Trace's for
+  // the options and for any fact (the message names the fact's index), all
+  // facts checked before the first is traced; INVALID_ARGUMENT for n outside
+  // [1, kMaxTraceFacts], prompt/subject/answer set in the options, or
+  // storing without the mlp kind or with a session; FAILED_PRECONDITION if
+  // no facts are given and the model has no known_facts.json (DATA_LOSS if
+  // it cannot be parsed); edit_sites().Put's errors.
+  absl::StatusOr<TraceFactsResult> TraceFacts(const TextTraceFactsRequest& request,
+                                              const TraceCallbacks& callbacks,
+                                              const TraceFactCallback& on_fact = nullptr);
+
+  // The std of token embeddings the default noise multiplies, and its basis
+  // (cached after the first call).
+  absl::StatusOr<std::pair<double, NoiseBasis>> TraceEmbeddingStd();
+
+  // --------------------------------------------- the layers underneath
   const Gpt2Model& model() const { return *model_; }
   const Gpt2Tokenizer& tokenizer() const { return *tokenizer_; }
   const EngineOptions& options() const { return options_; }
+  const std::string& checksum() const { return checksum_; }
+  SessionRegistry& sessions() { return *sessions_; }
+  // The edit site tracing recommended for this model (Edit's default).
+  EditSiteStore& edit_sites() { return *edit_sites_; }
 
  private:
-  Engine(Checkpoint checkpoint, EngineOptions options, ServingMetrics* metrics);
+  Engine(Checkpoint checkpoint, EngineOptions options, ServingMetrics* metrics,
+         std::unique_ptr<SessionRegistry> sessions);
 
   // Validates and tokenizes; fills the model-level request.
   absl::StatusOr<romed::GenerateRequest> PrepareGenerate(const TextGenerateRequest& request) const;
@@ -101,6 +247,14 @@ class Engine {
   std::unique_ptr<Generator> generator_;
   std::unique_ptr<GenerateBatcher> batcher_;  // null when max_batch_size == 1
   ConcurrencyLimiter limiter_;
+  ConcurrencyLimiter heavy_limiter_;
+  std::unique_ptr<SessionRegistry> sessions_;
+  std::unique_ptr<EditSiteStore> edit_sites_;
+
+  // Trace (engine_trace.cc).
+  absl::StatusOr<TraceOptions> PrepareTrace(const TextTraceRequest& request,
+                                            const TraceCallbacks& callbacks);
+  EmbeddingStdCache trace_embedding_std_;
 };
 
 }  // namespace romed

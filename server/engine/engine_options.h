@@ -4,6 +4,7 @@
 #define ROMED_SERVER_ENGINE_ENGINE_OPTIONS_H_
 
 #include <cstdint>
+#include <string>
 
 #include "absl/time/time.h"
 
@@ -26,14 +27,25 @@ struct EngineLimits {
   // Generate/Score requests running at once; the next one gets
   // RESOURCE_EXHAUSTED (admission does not queue).
   int64_t max_concurrent_requests = 16;
-  // Reserved for sessions and heavy jobs (issues #4, #5): reported only.
+  // Sessions that may exist at once; CreateSession past it: RESOURCE_EXHAUSTED.
   int64_t max_sessions = 1000;
+  // Stack entries per session; Edit past it: RESOURCE_EXHAUSTED.
   int64_t max_edits_per_session = 1000;
+  // Edit / Trace / ComputeStats jobs running at once; the next one gets
+  // RESOURCE_EXHAUSTED (admission does not queue).
   int64_t max_concurrent_heavy_jobs = 1;
 };
 
 struct EngineOptions {
   EngineLimits limits;
+  // Durable state: sessions.db (sessions and their edit stacks), stats/
+  // (covariance statistics), sites/ (edit-site recommendations). "" keeps
+  // everything in memory (tests): nothing survives the process.
+  std::string state_dir;
+  // Text corpus (UTF-8 file or directory) for Edit's covariance statistics;
+  // "" = <model dir>/stats_corpus.txt (the fact model ships one). Flag
+  // --stats_corpus.
+  std::string stats_corpus;
   // max_new_tokens used when a request leaves it 0 (then also capped by the
   // limit and by the room left in the context).
   int64_t default_new_tokens = 32;

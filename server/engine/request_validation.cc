@@ -24,15 +24,6 @@ absl::Status ValidateText(std::string_view field_view, std::string_view text, bo
   return absl::OkStatus();
 }
 
-absl::Status CheckSessionId(std::string_view session_id) {
-  if (session_id.empty()) return absl::OkStatus();
-  const std::string id(session_id);
-  return absl::NotFoundError(absl::StrCat(
-      "session \"", id,
-      "\" not found; sessions are created with CreateSession, which is not available "
-      "yet (issue #5: Edit and Revert); leave session_id empty for the original model"));
-}
-
 absl::Status CheckPromptLength(int64_t prompt_tokens, const EngineLimits& limits,
                                int64_t context_length, bool needs_new_token) {
   if (prompt_tokens > limits.max_prompt_tokens) {

@@ -10,7 +10,6 @@
 //   prompt (60 tokens) + max_new_tokens (10) exceeds the model's context of 64 tokens; ...
 //   3 stop sequences; at most 2 are allowed (--max_stop_sequences)
 //   continuations[1] is empty
-//   session "s-1" not found; sessions are created with CreateSession ...
 #ifndef ROMED_SERVER_ENGINE_REQUEST_VALIDATION_H_
 #define ROMED_SERVER_ENGINE_REQUEST_VALIDATION_H_
 
@@ -28,10 +27,6 @@ namespace romed {
 // `text` (the value of `field`) must be valid UTF-8 and, unless
 // `allow_empty`, non-empty.
 absl::Status ValidateText(std::string_view field, std::string_view text, bool allow_empty);
-
-// Sessions arrive with issue #5: for now every non-empty id is unknown
-// (NOT_FOUND); an empty id means the base model and is OK.
-absl::Status CheckSessionId(std::string_view session_id);
 
 // A prompt of `prompt_tokens` tokens against --max_prompt_tokens and the
 // model's context `context_length`; it must leave room for one new token

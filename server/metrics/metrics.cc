@@ -17,6 +17,11 @@ prometheus::Histogram::BucketBoundaries TokenBuckets() {
           0.1,    0.25,  0.5,    1.0,   2.5,  5.0,   10.0};
 }
 
+// Causal traces of one prompt: 10 ms .. ~17 min (GPT-2 XL on CPU is slow).
+prometheus::Histogram::BucketBoundaries TraceBuckets() {
+  return {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0};
+}
+
 }  // namespace
 
 ServingMetrics::ServingMetrics(prometheus::Registry& registry)
@@ -57,7 +62,28 @@ ServingMetrics::ServingMetrics(prometheus::Registry& registry)
                     .Name("romed_inflight_requests")
                     .Help("RPCs being handled now.")
                     .Register(registry)
-                    .Add({})) {}
+                    .Add({})),
+      edit_stage_duration_(prometheus::BuildHistogram()
+                               .Name("romed_edit_stage_duration_seconds")
+                               .Help("Time of ROME edits by stage (templates, covariance, key, "
+                                     "value, update, score per rewrite; total per Edit), seconds.")
+                               .Register(registry)),
+      stats_tokens_(prometheus::BuildCounter()
+                        .Name("romed_stats_tokens_total")
+                        .Help("Tokens whose MLP keys covariance statistics have accumulated.")
+                        .Register(registry)
+                        .Add({})),
+      trace_duration_(prometheus::BuildHistogram()
+                          .Name("romed_trace_duration_seconds")
+                          .Help("Compute time of one prompt's causal trace (Trace, TraceStream, "
+                                "or one fact of TraceFacts), seconds.")
+                          .Register(registry)
+                          .Add({}, TraceBuckets())),
+      trace_forward_passes_(prometheus::BuildCounter()
+                                .Name("romed_trace_forward_passes_total")
+                                .Help("Batched forward passes run by causal traces.")
+                                .Register(registry)
+                                .Add({})) {}
 
 void ServingMetrics::RecordRequest(std::string_view method, std::string_view code,
                                    double seconds) {
@@ -76,6 +102,16 @@ void ServingMetrics::ObserveTimeToFirstToken(double seconds) {
 }
 void ServingMetrics::ObserveInterTokenLatency(double seconds) {
   inter_token_latency_.Observe(seconds);
+}
+
+void ServingMetrics::ObserveEditStage(std::string_view stage, double seconds) {
+  edit_stage_duration_.Add({{"stage", std::string(stage)}}, RequestBuckets()).Observe(seconds);
+}
+void ServingMetrics::AddStatsTokens(int64_t n) { stats_tokens_.Increment(double(n)); }
+
+void ServingMetrics::ObserveTrace(double seconds, int64_t forward_passes) {
+  trace_duration_.Observe(seconds);
+  trace_forward_passes_.Increment(double(forward_passes));
 }
 
 void ServingMetrics::SetModelInfo(const ModelInfoLabels& labels) {

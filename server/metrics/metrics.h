@@ -13,6 +13,11 @@
 //   romed_inter_token_latency_seconds       histogram
 //   romed_model_info                        gauge = 1  model, checksum, dtype, device, blas
 //   romed_inflight_requests                 gauge
+//   romed_trace_duration_seconds            histogram
+//   romed_trace_forward_passes_total        counter
+//   romed_edit_stage_duration_seconds       histogram  stage (templates, covariance,
+//                                                      key, value, update, score, total)
+//   romed_stats_tokens_total                counter    (keys accumulated by ComputeStats/Edit)
 //
 // `method` is the RPC name ("Generate"); `code` the canonical status name as
 // gRPC spells it ("OK", "INVALID_ARGUMENT").
@@ -63,6 +68,14 @@ class ServingMetrics {
   void AddGeneratedTokens(int64_t n);
   void ObserveTimeToFirstToken(double seconds);
   void ObserveInterTokenLatency(double seconds);
+  // One finished causal trace of one prompt (Trace, or one fact of
+  // TraceFacts): its compute time and the forward passes it ran.
+  void ObserveTrace(double seconds, int64_t forward_passes);
+
+  // One ROME edit's time in `stage` (per rewrite; "total" per Edit call).
+  void ObserveEditStage(std::string_view stage, double seconds);
+  // Tokens whose keys covariance statistics have accumulated.
+  void AddStatsTokens(int64_t n);
 
   // Sets romed_model_info{...} = 1 (replacing an earlier model's series).
   void SetModelInfo(const ModelInfoLabels& labels);
@@ -83,6 +96,10 @@ class ServingMetrics {
   prometheus::Gauge* model_info_series_ = nullptr;  // guarded by model_info_mutex_
   std::mutex model_info_mutex_;
   prometheus::Gauge& inflight_;
+  prometheus::Family<prometheus::Histogram>& edit_stage_duration_;
+  prometheus::Counter& stats_tokens_;
+  prometheus::Histogram& trace_duration_;
+  prometheus::Counter& trace_forward_passes_;
 };
 
 // Counts one in-flight request for its lifetime; no-op if metrics is null.

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include <torch/torch.h>
@@ -36,7 +37,11 @@ class EditView {
   bool empty() const { return by_layer_.empty(); }
   bool HasLayer(int64_t layer) const { return by_layer_.count(layer) > 0; }
   int64_t rank(int64_t layer) const;  // number of deltas at `layer`
-  const std::vector<RankOneDelta>& deltas() const { return deltas_; }
+  int64_t size() const { return static_cast<int64_t>(order_.size()); }
+  // The deltas in build order, on the view's device and dtype. Each u and
+  // lambda is a view into the stacked factors (no copy): the view holds one
+  // copy of every delta, U [r, M] and Lambda [r, C] per layer, nothing more.
+  std::vector<RankOneDelta> deltas() const;
 
   // (k U^T) Lambda for keys `key` [..., M] at `layer`: the [..., C] term the
   // forward adds to the MLP output. Undefined tensor if no delta at `layer`.
@@ -47,8 +52,9 @@ class EditView {
     torch::Tensor u;       // [r, M]
     torch::Tensor lambda;  // [r, C]
   };
-  std::vector<RankOneDelta> deltas_;
   std::map<int64_t, Factors> by_layer_;
+  // Build order: (layer, row of that layer's factors) per delta.
+  std::vector<std::pair<int64_t, int64_t>> order_;
 };
 
 // Which edit view each row of one forward call uses (A/B in one batch).

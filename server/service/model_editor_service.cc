@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/core/status_macros.h"
+#include "server/service/proto_convert_trace.h"
 #include "server/service/rpc_availability.h"
 #include "server/service/status_mapping.h"
 
@@ -97,6 +98,9 @@ grpc::Status ModelEditorService::GetModelInfo(Ctx*, const v1::GetModelInfoReques
   return Handle("GetModelInfo", [&]() -> absl::Status {
     ASSIGN_OR_RETURN(std::shared_ptr<Engine> engine, GetEngine());
     ToProto(engine->Info(), facts_, response);
+    if (std::optional<SiteRecommendation> site = engine->edit_sites().Get()) {
+      ToProto(*site, response->mutable_edit_site());
+    }
     return absl::OkStatus();
   });
 }
@@ -154,45 +158,9 @@ grpc::Status ModelEditorService::Unimplemented(std::string_view method) {
   return Handle(method, [&] { return NotImplementedYet(method); });
 }
 
-grpc::Status ModelEditorService::CreateSession(Ctx*, const v1::CreateSessionRequest*,
-                                               v1::Session*) {
-  return Unimplemented("CreateSession");
-}
-grpc::Status ModelEditorService::GetSession(Ctx*, const v1::GetSessionRequest*, v1::Session*) {
-  return Unimplemented("GetSession");
-}
-grpc::Status ModelEditorService::ListSessions(Ctx*, const v1::ListSessionsRequest*,
-                                              v1::ListSessionsResponse*) {
-  return Unimplemented("ListSessions");
-}
-grpc::Status ModelEditorService::DeleteSession(Ctx*, const v1::DeleteSessionRequest*,
-                                               v1::DeleteSessionResponse*) {
-  return Unimplemented("DeleteSession");
-}
-grpc::Status ModelEditorService::Trace(Ctx*, const v1::TraceRequest*, v1::TraceResponse*) {
-  return Unimplemented("Trace");
-}
-grpc::Status ModelEditorService::TraceStream(Ctx*, const v1::TraceRequest*,
-                                             grpc::ServerWriter<v1::TraceStreamResponse>*) {
-  return Unimplemented("TraceStream");
-}
-grpc::Status ModelEditorService::Edit(Ctx*, const v1::EditRequest*, v1::EditResponse*) {
-  return Unimplemented("Edit");
-}
-grpc::Status ModelEditorService::Revert(Ctx*, const v1::RevertRequest*, v1::RevertResponse*) {
-  return Unimplemented("Revert");
-}
-grpc::Status ModelEditorService::ListEdits(Ctx*, const v1::ListEditsRequest*,
-                                           v1::ListEditsResponse*) {
-  return Unimplemented("ListEdits");
-}
 grpc::Status ModelEditorService::Compare(Ctx*, const v1::CompareRequest*,
                                          v1::CompareResponse*) {
   return Unimplemented("Compare");
-}
-grpc::Status ModelEditorService::ComputeStats(Ctx*, const v1::ComputeStatsRequest*,
-                                              grpc::ServerWriter<v1::ComputeStatsProgress>*) {
-  return Unimplemented("ComputeStats");
 }
 
 }  // namespace romed

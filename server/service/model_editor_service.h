@@ -50,22 +50,33 @@ class ModelEditorService final : public v1::ModelEditor::Service {
                               grpc::ServerWriter<v1::GenerateStreamResponse>*) override;
   grpc::Status Score(Ctx*, const v1::ScoreRequest*, v1::ScoreResponse*) override;
 
-  // Not yet served (UNIMPLEMENTED naming the issue).
+  // Sessions, Edit, Revert, ListEdits, ComputeStats (session_handlers.cc).
+  // Edit and ComputeStats stop between steps when the client cancels or the
+  // deadline passes (CANCELLED; nothing changes); ComputeStats also when a
+  // progress write fails.
   grpc::Status CreateSession(Ctx*, const v1::CreateSessionRequest*, v1::Session*) override;
   grpc::Status GetSession(Ctx*, const v1::GetSessionRequest*, v1::Session*) override;
   grpc::Status ListSessions(Ctx*, const v1::ListSessionsRequest*,
                             v1::ListSessionsResponse*) override;
   grpc::Status DeleteSession(Ctx*, const v1::DeleteSessionRequest*,
                              v1::DeleteSessionResponse*) override;
-  grpc::Status Trace(Ctx*, const v1::TraceRequest*, v1::TraceResponse*) override;
-  grpc::Status TraceStream(Ctx*, const v1::TraceRequest*,
-                           grpc::ServerWriter<v1::TraceStreamResponse>*) override;
   grpc::Status Edit(Ctx*, const v1::EditRequest*, v1::EditResponse*) override;
   grpc::Status Revert(Ctx*, const v1::RevertRequest*, v1::RevertResponse*) override;
   grpc::Status ListEdits(Ctx*, const v1::ListEditsRequest*, v1::ListEditsResponse*) override;
-  grpc::Status Compare(Ctx*, const v1::CompareRequest*, v1::CompareResponse*) override;
   grpc::Status ComputeStats(Ctx*, const v1::ComputeStatsRequest*,
                             grpc::ServerWriter<v1::ComputeStatsProgress>*) override;
+
+  // Causal tracing (trace_handlers.cc). Each holds a heavy-job slot and
+  // stops computing (before its next forward pass) when the client cancels
+  // or the deadline passes; the streaming ones also when a write fails.
+  grpc::Status Trace(Ctx*, const v1::TraceRequest*, v1::TraceResponse*) override;
+  grpc::Status TraceStream(Ctx*, const v1::TraceRequest*,
+                           grpc::ServerWriter<v1::TraceStreamResponse>*) override;
+  grpc::Status TraceFacts(Ctx*, const v1::TraceFactsRequest*,
+                          grpc::ServerWriter<v1::TraceFactsProgress>*) override;
+
+  // Not yet served (UNIMPLEMENTED naming the issue).
+  grpc::Status Compare(Ctx*, const v1::CompareRequest*, v1::CompareResponse*) override;
 
  private:
   // Runs `body`, records metrics under `method`, maps its status.

@@ -10,19 +10,15 @@ struct RpcEntry {
   std::string_view missing;  // empty = served
 };
 
-constexpr std::string_view kSessions = "issue #5: sessions, Edit and Revert";
-constexpr std::string_view kEdit = "issue #5: Edit and Revert";
-constexpr std::string_view kTrace = "issue #4: causal tracing";
 constexpr std::string_view kCompare = "issue #6: A/B Compare";
-constexpr std::string_view kStats = "issue #5: covariance statistics for Edit";
 
 constexpr RpcEntry kRpcs[] = {
-    {"GetModelInfo", ""},     {"Tokenize", ""},       {"Generate", ""},
-    {"GenerateStream", ""},   {"Score", ""},          {"CreateSession", kSessions},
-    {"GetSession", kSessions}, {"ListSessions", kSessions}, {"DeleteSession", kSessions},
-    {"Trace", kTrace},        {"TraceStream", kTrace}, {"Edit", kEdit},
-    {"Revert", kEdit},        {"ListEdits", kEdit},   {"Compare", kCompare},
-    {"ComputeStats", kStats},
+    {"GetModelInfo", ""},  {"Tokenize", ""},         {"Generate", ""},
+    {"GenerateStream", ""}, {"Score", ""},           {"CreateSession", ""},
+    {"GetSession", ""},    {"ListSessions", ""},     {"DeleteSession", ""},
+    {"Trace", ""},         {"TraceStream", ""},      {"Edit", ""},
+    {"Revert", ""},        {"ListEdits", ""},        {"Compare", kCompare},
+    {"ComputeStats", ""},  {"TraceFacts", ""},
 };
 
 }  // namespace

@@ -154,6 +154,20 @@ absl::StatusOr<SessionRegistry::SnapshotPtr> SessionRegistry::MakeState(
       state->view,
       GuardTorch(absl::StrCat("building the edit view of session \"", info.id, "\""),
                  [&] { return EditView::Build(deltas, options_.device, options_.dtype); }));
+  // Let each entry's deltas share the view's stacked factors where they are
+  // the same values (same dtype and device), so a session holds one copy.
+  const std::vector<RankOneDelta> views = state->view->deltas();
+  size_t next = 0;
+  for (EditEntry& entry : edits) {
+    for (RankOneDelta& delta : entry.deltas) {
+      const RankOneDelta& shared = views[next++];
+      if (shared.u.dtype() == delta.u.dtype() && shared.u.device() == delta.u.device() &&
+          shared.lambda.dtype() == delta.lambda.dtype() &&
+          shared.lambda.device() == delta.lambda.device()) {
+        delta = shared;
+      }
+    }
+  }
   state->info = std::move(info);
   state->edits = std::move(edits);
   return SnapshotPtr(std::move(state));

@@ -63,6 +63,9 @@ class SqliteSessionStore final : public SessionStore {
  public:
   static constexpr int64_t kSchemaVersion = 1;
   static constexpr const char* kFileName = "sessions.db";
+  // Open(kInMemoryPath) keeps everything in memory: nothing survives the
+  // process (for tests and a server run without a state dir).
+  static constexpr const char* kInMemoryPath = ":memory:";
 
   // Opens or creates the database at `path`; creates the schema in a new
   // file; checks the schema version of an existing one.

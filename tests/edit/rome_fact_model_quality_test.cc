@@ -8,7 +8,10 @@
 //    asserted).
 // rome_fact_model_test.cc covers the fast path (20-40 edits, also on a
 // --quick model); this file needs $ROMED_FACT_MODEL_DIR (skipped without it).
-// ROMED_FACT_EDITS overrides the number of single edits (default 100).
+// ROMED_FACT_EDITS overrides the number of single edits (default 100);
+// ROMED_ROME_<NAME> (LAYER, CLAMP_NORM_FACTOR, KL_FACTOR, V_WEIGHT_DECAY,
+// V_LR, V_NUM_GRAD_STEPS) override the recommended site's hyperparameters
+// for tuning sweeps (the targets are asserted on the defaults).
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
@@ -16,6 +19,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -87,6 +91,18 @@ class FactModelQualityTest : public ::testing::Test {
     RomeOptions options = DefaultRomeOptions(model_->config());
     options.layer = model_->config().n_layer - 1;
     options.fact_token = FactToken::kLast;
+    auto env = [](const char* name, auto& field) {
+      const char* value = std::getenv(name);
+      if (value == nullptr || *value == '\0') return;
+      field = static_cast<std::decay_t<decltype(field)>>(std::stod(value));
+      std::cout << name << "=" << field << "\n";
+    };
+    env("ROMED_ROME_LAYER", options.layer);
+    env("ROMED_ROME_CLAMP_NORM_FACTOR", options.clamp_norm_factor);
+    env("ROMED_ROME_KL_FACTOR", options.kl_factor);
+    env("ROMED_ROME_V_WEIGHT_DECAY", options.v_weight_decay);
+    env("ROMED_ROME_V_LR", options.v_lr);
+    env("ROMED_ROME_V_NUM_GRAD_STEPS", options.v_num_grad_steps);
     return options;
   }
 

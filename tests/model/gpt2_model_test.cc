@@ -143,6 +143,34 @@ TEST(Gpt2ModelGoldenTest, TinyCheckpointMatchesIndependentReference) {
   EXPECT_LT(max_diff, 1e-4);
 }
 
+// Forwards of 1..8 token rows run the decode kernels (OneRowAddmv, the
+// few-row kernels) instead of BLAS. A width that is not a multiple of 8 (C 36,
+// M 144) exercises their scalar tails; M 144 >= 128 splits the one-row
+// reduction across threads.
+TEST(Gpt2ModelDecodeKernelTest, FewRowForwardsMatchIndependentReference) {
+  Gpt2Config config = testing::TinyConfig();
+  config.n_embd = 36;
+  config.n_head = 4;
+  config.n_layer = 2;
+  const std::string dir = testing::MakeTempDir("decode_kernel_test");
+  ASSERT_OK(SaveCheckpoint(dir, config, PerturbedWeights(config, 5), testing::ByteLevelVocabJson(),
+                           testing::ByteLevelMergesTxt()));
+  ASSERT_OK_AND_ASSIGN(Checkpoint checkpoint, LoadCheckpoint(dir));
+  Gpt2Model model(checkpoint.config, checkpoint.weights);
+  ReferenceGpt2 reference = ReferenceGpt2::LoadDir(dir);
+  for (int64_t rows = 1; rows <= 8; ++rows) {
+    std::vector<int64_t> ids = RandomIds(rows, 257, 40 + rows);
+    torch::Tensor tokens = torch::tensor(ids, torch::kInt64).view({rows, 1});
+    torch::Tensor logits = model.Forward({tokens, {}});  // [rows, 1, V]
+    double max_diff = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      auto expected = reference.Logits({ids[r]});
+      max_diff = std::max(max_diff, MaxAbsDiff(logits[r][0], torch::tensor(expected[0])));
+    }
+    EXPECT_LT(max_diff, 1e-4) << rows << " rows";
+  }
+}
+
 TEST_F(Gpt2ModelTest, LastPositionLogitsAreTheLastRowOfFullLogits) {
   torch::Tensor tokens = Tokens({RandomIds(9, 257, 3)});
   ForwardOptions options;

@@ -69,8 +69,8 @@ TEST_F(ServiceTest, GetModelInfoReportsModelLimitsAndRpcStatus) {
   EXPECT_EQ(info.server_version(), "test");
   EXPECT_EQ(info.rpc_status().at("Generate"), "available");
   EXPECT_EQ(info.rpc_status().at("Score"), "available");
-  EXPECT_THAT(info.rpc_status().at("Edit"), AllOf(HasSubstr("UNIMPLEMENTED"), HasSubstr("#5")));
-  EXPECT_EQ(info.rpc_status().size(), 16u);
+  EXPECT_EQ(info.rpc_status().at("Edit"), "available");
+  EXPECT_EQ(info.rpc_status().size(), 17u);
 }
 
 TEST_F(ServiceTest, TokenizeReturnsIdsAndTokens) {
@@ -224,67 +224,15 @@ TEST_F(ServiceTest, RpcsWhoseIssueHasNotLandedAnswerUnimplementedNamingIt) {
   };
   {
     grpc::ClientContext c;
-    v1::Session s;
-    EXPECT_THAT(stub().CreateSession(&c, {}, &s), unimplemented("CreateSession", "#5"));
-  }
-  {
-    grpc::ClientContext c;
-    v1::Session s;
-    EXPECT_THAT(stub().GetSession(&c, {}, &s), unimplemented("GetSession", "#5"));
-  }
-  {
-    grpc::ClientContext c;
-    v1::ListSessionsResponse r;
-    EXPECT_THAT(stub().ListSessions(&c, {}, &r), unimplemented("ListSessions", "#5"));
-  }
-  {
-    grpc::ClientContext c;
-    v1::DeleteSessionResponse r;
-    EXPECT_THAT(stub().DeleteSession(&c, {}, &r), unimplemented("DeleteSession", "#5"));
-  }
-  {
-    grpc::ClientContext c;
-    v1::TraceResponse r;
-    EXPECT_THAT(stub().Trace(&c, {}, &r), unimplemented("Trace", "#4"));
-  }
-  {
-    grpc::ClientContext c;
-    auto reader = stub().TraceStream(&c, {});
-    v1::TraceStreamResponse m;
-    EXPECT_FALSE(reader->Read(&m));
-    EXPECT_THAT(reader->Finish(), unimplemented("TraceStream", "#4"));
-  }
-  {
-    grpc::ClientContext c;
-    v1::EditResponse r;
-    EXPECT_THAT(stub().Edit(&c, {}, &r), unimplemented("Edit", "#5"));
-  }
-  {
-    grpc::ClientContext c;
-    v1::RevertResponse r;
-    EXPECT_THAT(stub().Revert(&c, {}, &r), unimplemented("Revert", "#5"));
-  }
-  {
-    grpc::ClientContext c;
-    v1::ListEditsResponse r;
-    EXPECT_THAT(stub().ListEdits(&c, {}, &r), unimplemented("ListEdits", "#5"));
-  }
-  {
-    grpc::ClientContext c;
     v1::CompareResponse r;
     EXPECT_THAT(stub().Compare(&c, {}, &r), unimplemented("Compare", "#6"));
   }
-  {
-    grpc::ClientContext c;
-    auto reader = stub().ComputeStats(&c, {});
-    v1::ComputeStatsProgress m;
-    EXPECT_FALSE(reader->Read(&m));
-    EXPECT_THAT(reader->Finish(), unimplemented("ComputeStats", "#5"));
-  }
   // rpc_status says the same.
   const auto table = RpcStatusTable();
-  for (const char* rpc : {"CreateSession", "Trace", "Edit", "Compare", "ComputeStats"}) {
-    EXPECT_THAT(table.at(rpc), HasSubstr("UNIMPLEMENTED")) << rpc;
+  EXPECT_THAT(table.at("Compare"), HasSubstr("UNIMPLEMENTED"));
+  for (const char* rpc : {"CreateSession", "Edit", "Revert", "ListEdits", "ComputeStats", "Trace",
+                          "TraceStream", "TraceFacts"}) {
+    EXPECT_EQ(table.at(rpc), "available") << rpc;
   }
 }
 
