@@ -119,6 +119,7 @@ Engine::Engine(Checkpoint checkpoint, EngineOptions options, ServingMetrics* met
       metrics_(metrics),
       model_dir_(checkpoint.dir),
       checksum_(checkpoint.checksum),
+      tokenizer_files_(std::move(checkpoint.tokenizer_files)),
       tokenizer_(checkpoint.tokenizer),
       model_(std::make_shared<const Gpt2Model>(checkpoint.config, std::move(checkpoint.weights))),
       generator_(std::make_unique<Generator>(model_, tokenizer_)),

@@ -41,6 +41,7 @@
 #include "server/engine/edit_types.h"
 #include "server/engine/engine_options.h"
 #include "server/engine/engine_types.h"
+#include "server/engine/export_types.h"
 #include "server/engine/trace_types.h"
 #include "server/model/checkpoint.h"
 #include "server/model/generator.h"
@@ -217,6 +218,42 @@ class Engine {
   // (cached after the first call).
   absl::StatusOr<std::pair<double, NoiseBasis>> TraceEmbeddingStd();
 
+  // --------------------------------------------- export and import (issue #6; engine_export.cc)
+  // The session's stack as one safetensors file (session_export.h): every
+  // delta in its stored dtype and every entry's record, with this model's
+  // checksum. INVALID_ARGUMENT for an empty id; NOT_FOUND for an unknown
+  // session; FAILED_PRECONDITION for a session without edits.
+  absl::StatusOr<ExportedSession> ExportSession(std::string_view session_id) const;
+
+  // Puts a file's entries, in order and each with its record, on a new
+  // session (request.session_id "") or on an existing session whose stack
+  // is empty, committed to the store in one transaction; outputs then equal
+  // the exported session's bit for bit. Errors, all before anything changes:
+  //   INVALID_ARGUMENT    not a session export (corrupt, truncated, another
+  //                       format), a delta of the wrong shape or not finite,
+  //                       a file without edits, a bad name;
+  //   FAILED_PRECONDITION the file was made on another base model (the
+  //                       message names both checksums); the session holds
+  //                       edits;
+  //   NOT_FOUND           an unknown session_id;
+  //   RESOURCE_EXHAUSTED  more entries than --max_edits_per_session; a new
+  //                       session past --max_sessions.
+  absl::StatusOr<ImportSessionResult> ImportSession(const ImportSessionRequest& request);
+
+  // Writes a Hugging Face GPT-2 directory (config.json, model.safetensors in
+  // float32, vocab.json, merges.txt) whose weights are the base weights with
+  // the session's deltas merged (MergeDeltas), loadable as a base model by
+  // romed or any HF GPT-2 reader. Takes a heavy-job slot. Errors:
+  //   INVALID_ARGUMENT    empty session_id or out_dir;
+  //   NOT_FOUND           unknown session; out_dir's parent does not exist;
+  //   FAILED_PRECONDITION out_dir exists and overwrite is false (the message
+  //                       says to pass overwrite), or it is not a directory;
+  //   RESOURCE_EXHAUSTED  no heavy-job slot;
+  //   the file system's errors (UNAVAILABLE / PERMISSION_DENIED, naming the file).
+  // With overwrite, only the four checkpoint files are replaced (each
+  // atomically); other files in out_dir stay.
+  absl::StatusOr<ExportModelResult> ExportModel(const ExportModelRequest& request);
+
   // --------------------------------------------- the layers underneath
   const Gpt2Model& model() const { return *model_; }
   const Gpt2Tokenizer& tokenizer() const { return *tokenizer_; }
@@ -242,6 +279,7 @@ class Engine {
   ServingMetrics* const metrics_;  // may be null
   const std::string model_dir_;
   const std::string checksum_;
+  const TokenizerFiles tokenizer_files_;  // written by ExportModel
   std::shared_ptr<const Gpt2Tokenizer> tokenizer_;
   std::shared_ptr<const Gpt2Model> model_;
   std::unique_ptr<Generator> generator_;

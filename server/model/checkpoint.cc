@@ -315,6 +315,12 @@ absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& dir, const LoadOpti
   auto tokenizer = LoadTokenizer(dir, checkpoint.config);
   RETURN_IF_ERROR(InPhase("tokenizer", tokenizer.status()));
   checkpoint.tokenizer = *std::move(tokenizer);
+  for (auto [file, text] : {std::pair{kVocabFile, &checkpoint.tokenizer_files.vocab_json},
+                            std::pair{kMergesFile, &checkpoint.tokenizer_files.merges_txt}}) {
+    absl::StatusOr<std::string> read = ReadTextFile(JoinPath(dir, file));
+    RETURN_IF_ERROR(InPhase("tokenizer", read.status()));
+    *text = *std::move(read);
+  }
 
   absl::StatusOr<WeightFiles> files = OpenWeightFiles(dir);
   RETURN_IF_ERROR(InPhase("tensors", files.status()));

@@ -30,6 +30,12 @@ struct LoadOptions {
   torch::Dtype dtype = torch::kFloat32;
 };
 
+// The texts of a checkpoint's vocab.json and merges.txt.
+struct TokenizerFiles {
+  std::string vocab_json;
+  std::string merges_txt;
+};
+
 struct Checkpoint {
   std::string dir;
   Gpt2Config config;
@@ -39,6 +45,8 @@ struct Checkpoint {
   // Hex SHA-256 over config.json and the weight file(s) as stored: identifies
   // the base model (edits, statistics and exports are keyed by it).
   std::string checksum;
+  // vocab.json and merges.txt as read (for writing derived checkpoints).
+  TokenizerFiles tokenizer_files;
 };
 
 // Loads `dir`. Errors: NotFoundError (dir or a required file missing),
@@ -62,10 +70,6 @@ absl::Status SaveCheckpoint(const std::string& dir, const Gpt2Config& config,
 // "<|endoftext|>" is 256 (so V = 257), and there are no merges (merges.txt is
 // only the "#version: 0.2" line). Any UTF-8 text encodes, one token per byte.
 // Random models (romed-random-model --byte_level) and tests use it.
-struct TokenizerFiles {
-  std::string vocab_json;
-  std::string merges_txt;
-};
 TokenizerFiles ByteLevelTokenizerFiles();
 
 }  // namespace romed

@@ -261,6 +261,22 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
   if (!map_status.ok()) return map_status;
   file->map_ = static_cast<const uint8_t*>(map);
   file->map_size_ = size;
+  file->mapped_ = true;
+  RETURN_IF_ERROR(file->ParseHeader());
+  return file;
+}
+
+absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::FromBytes(
+    std::string bytes, const std::string& name) {
+  std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
+  file->path_ = name;
+  if (bytes.size() < 8) {
+    return Corrupt(name, absl::StrCat("file is ", bytes.size(),
+                                      " bytes, shorter than the 8-byte header length"));
+  }
+  file->owned_ = std::move(bytes);
+  file->map_ = reinterpret_cast<const uint8_t*>(file->owned_.data());
+  file->map_size_ = file->owned_.size();
   RETURN_IF_ERROR(file->ParseHeader());
   return file;
 }
@@ -290,7 +306,7 @@ absl::Status SafetensorsFile::ParseHeader() {
 }
 
 SafetensorsFile::~SafetensorsFile() {
-  if (map_ != nullptr) ::munmap(const_cast<uint8_t*>(map_), map_size_);
+  if (mapped_) ::munmap(const_cast<uint8_t*>(map_), map_size_);
 }
 
 std::string_view SafetensorsFile::contents() const {
@@ -329,6 +345,23 @@ absl::Status WriteSafetensors(const std::string& path,
   }
   if (!status.ok()) ::unlink(temp_path.c_str());
   return status;
+}
+
+absl::StatusOr<std::string> SerializeSafetensors(
+    const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+    const std::map<std::string, std::string>& metadata) {
+  ASSIGN_OR_RETURN(const std::string header, BuildHeader(tensors, metadata));
+  const uint64_t length = header.size();  // little-endian host (asserted above)
+  std::string out(reinterpret_cast<const char*>(&length), sizeof(length));
+  out += header;
+  for (const auto& [name, tensor] : tensors) {
+    RETURN_IF_ERROR(GuardTorch(absl::StrCat("serializing tensor \"", name, "\""), [&] {
+      torch::Tensor cpu = tensor.detach().to(torch::kCPU).contiguous();
+      out.append(static_cast<const char*>(cpu.data_ptr()), cpu.nbytes());
+      return absl::OkStatus();
+    }));
+  }
+  return out;
 }
 
 }  // namespace romed

@@ -42,6 +42,12 @@ class SafetensorsFile {
   // (truncated, corrupt header, bad offsets), InvalidArgumentError (unknown
   // dtype).
   static absl::StatusOr<std::unique_ptr<SafetensorsFile>> Open(const std::string& path);
+  // The same checks on a file held in memory (e.g. received over the
+  // network); `name` stands for the path in messages. The file keeps its own
+  // copy of `bytes`. DataLossError (truncated, corrupt header, bad offsets),
+  // InvalidArgumentError (unknown dtype).
+  static absl::StatusOr<std::unique_ptr<SafetensorsFile>> FromBytes(std::string bytes,
+                                                                    const std::string& name);
   ~SafetensorsFile();
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
@@ -64,8 +70,10 @@ class SafetensorsFile {
   // metadata_; sets data_offset_.
   absl::Status ParseHeader();
   std::string path_;
-  const uint8_t* map_ = nullptr;   // whole file, read-only
+  const uint8_t* map_ = nullptr;   // whole file, read-only (mapped, or owned_'s bytes)
   size_t map_size_ = 0;
+  bool mapped_ = false;            // map_ is an mmap to release
+  std::string owned_;              // FromBytes' copy of the file
   size_t data_offset_ = 0;         // 8 + N
   std::map<std::string, SafetensorsEntry> entries_;
   std::map<std::string, std::string> metadata_;
@@ -77,6 +85,12 @@ class SafetensorsFile {
 // "__metadata__".
 absl::Status WriteSafetensors(
     const std::string& path,
+    const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+    const std::map<std::string, std::string>& metadata = {});
+
+// The bytes WriteSafetensors would write, in memory (for files sent over the
+// network; SafetensorsFile::FromBytes reads them back).
+absl::StatusOr<std::string> SerializeSafetensors(
     const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
     const std::map<std::string, std::string>& metadata = {});
 

@@ -301,6 +301,40 @@ absl::StatusOr<EditEntry> SessionRegistry::PushEdit(const std::string& id,
   return entry;
 }
 
+absl::StatusOr<std::vector<EditEntry>> SessionRegistry::ImportEdits(
+    const std::string& id, std::vector<EditEntry> entries) {
+  if (entries.empty()) return absl::InvalidArgumentError("nothing to import: no edits");
+  for (const EditEntry& entry : entries) {
+    if (entry.deltas.empty()) {
+      return absl::InvalidArgumentError("an imported edit has no deltas");
+    }
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<Slot> slot, FindSlot(id));
+  absl::MutexLock writer(&slot->writer_mu);
+  if (slot->deleted) return SessionNotFound(id);
+  const SnapshotPtr current = slot->Load();
+  if (current->num_edits() > 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "session \"", id, "\" holds ", current->num_edits(),
+        " edits; import into a new session (leave the session id empty) or an empty one"));
+  }
+  const int64_t limit = options_.limits.max_edits_per_session;
+  if (static_cast<int64_t>(entries.size()) > limit) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the file holds ", entries.size(), " edits; a session may hold ", limit,
+        " (--max_edits_per_session); raise the limit or export fewer edits"));
+  }
+  SessionInfo info = current->info;
+  for (EditEntry& entry : entries) entry.edit_id = info.next_edit_id++;
+  info.updated = Now();
+  ASSIGN_OR_RETURN(SnapshotPtr next, MakeState(std::move(info), entries));
+
+  RETURN_IF_ERROR(store_->AppendEdits(next->info, entries));
+  absl::MutexLock lock(&slot->state_mu);
+  slot->state = std::move(next);
+  return entries;
+}
+
 absl::StatusOr<std::vector<int64_t>> SessionRegistry::Revert(const std::string& id,
                                                              RevertTarget target) {
   ASSIGN_OR_RETURN(std::shared_ptr<Slot> slot, FindSlot(id));

@@ -150,6 +150,18 @@ class SessionRegistry {
   // compute's) nothing changes and no edit id is consumed.
   absl::StatusOr<EditEntry> PushEdit(const std::string& id, const EditComputation& compute);
 
+  // An import: under the session's writer lock, checks that the stack is
+  // empty and that `entries` (1..--max_edits_per_session of them) fit, gives
+  // them the next edit ids in order (their `created` times are kept), builds
+  // the new EditView, commits all of them in one store transaction
+  // (SessionStore::AppendEdits) and publishes the snapshot. Returns the
+  // entries as stored. FailedPreconditionError if the session holds edits;
+  // ResourceExhaustedError past --max_edits_per_session;
+  // InvalidArgumentError for no entries or an entry without deltas. On any
+  // error nothing changes.
+  absl::StatusOr<std::vector<EditEntry>> ImportEdits(const std::string& id,
+                                                     std::vector<EditEntry> entries);
+
   // Removes entries from the top of the stack (see RevertTarget) and
   // publishes a snapshot whose EditView is rebuilt from the remaining deltas
   // in order, so outputs equal those before the removed edits bit for bit.

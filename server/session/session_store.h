@@ -49,6 +49,19 @@ class SessionStore {
   // updated time and next_edit_id). NotFoundError if the session is absent.
   virtual absl::Status AppendEdit(const SessionInfo& info, const EditEntry& entry) = 0;
 
+  // In one transaction: adds `entries` in order on top of the stack and
+  // updates the session's row to `info` (an import). NotFoundError if the
+  // session is absent. The default calls AppendEdit per entry, which is NOT
+  // atomic (for test wrappers that inject faults per call); durable stores
+  // override it.
+  virtual absl::Status AppendEdits(const SessionInfo& info, const std::vector<EditEntry>& entries) {
+    for (const EditEntry& entry : entries) {
+      absl::Status status = AppendEdit(info, entry);
+      if (!status.ok()) return status;
+    }
+    return absl::OkStatus();
+  }
+
   // In one transaction: removes the entries `edit_ids` of session `info.id`
   // and updates the session's row to `info`. NotFoundError if the session or
   // one of the entries is absent (then nothing is removed).

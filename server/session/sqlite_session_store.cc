@@ -253,14 +253,22 @@ absl::Status SqliteSessionStore::DeleteEditRows(const std::string& session_id, i
 
 absl::Status SqliteSessionStore::AppendEdit(const SessionInfo& info, const EditEntry& entry) {
   absl::MutexLock lock(&mu_);
-  return WithContext(AppendEditLocked(info, entry),
+  return WithContext(AppendEditsLocked(info, {entry}),
                      absl::StrCat("appending edit ", entry.edit_id, " to session ", info.id));
 }
 
-absl::Status SqliteSessionStore::AppendEditLocked(const SessionInfo& info, const EditEntry& entry) {
+absl::Status SqliteSessionStore::AppendEdits(const SessionInfo& info,
+                                             const std::vector<EditEntry>& entries) {
+  absl::MutexLock lock(&mu_);
+  return WithContext(AppendEditsLocked(info, entries),
+                     absl::StrCat("appending ", entries.size(), " edits to session ", info.id));
+}
+
+absl::Status SqliteSessionStore::AppendEditsLocked(const SessionInfo& info,
+                                                   const std::vector<EditEntry>& entries) {
   ASSIGN_OR_RETURN(SqliteTransaction tx, SqliteTransaction::Begin(db_));
   RETURN_IF_ERROR(UpdateSessionRow(info));
-  RETURN_IF_ERROR(InsertEditRows(info.id, entry));
+  for (const EditEntry& entry : entries) RETURN_IF_ERROR(InsertEditRows(info.id, entry));
   RETURN_IF_ERROR(Fault("commit"));
   return tx.Commit();
 }

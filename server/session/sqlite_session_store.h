@@ -81,6 +81,7 @@ class SqliteSessionStore final : public SessionStore {
   absl::Status InsertSession(const SessionInfo& info) override;
   absl::Status DeleteSession(const std::string& id) override;
   absl::Status AppendEdit(const SessionInfo& info, const EditEntry& entry) override;
+  absl::Status AppendEdits(const SessionInfo& info, const std::vector<EditEntry>& entries) override;
   absl::Status RemoveEdits(const SessionInfo& info, const std::vector<int64_t>& edit_ids) override;
 
  private:
@@ -93,7 +94,7 @@ class SqliteSessionStore final : public SessionStore {
   // The public writes' transactions, without the error context.
   absl::Status InsertSessionLocked(const SessionInfo& info) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status DeleteSessionLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status AppendEditLocked(const SessionInfo& info, const EditEntry& entry)
+  absl::Status AppendEditsLocked(const SessionInfo& info, const std::vector<EditEntry>& entries)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status RemoveEditsLocked(const SessionInfo& info, const std::vector<int64_t>& edit_ids)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
