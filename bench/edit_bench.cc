@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "nlohmann/json.hpp"
+#include "server/core/openmp_wait.h"
 #include "server/edit/rome.h"
 #include "server/model/checkpoint.h"
 #include "server/model/generator.h"
@@ -336,4 +337,9 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace romed
 
-int main(int argc, char** argv) { return romed::Main(argc, argv); }
+int main(int argc, char** argv) {
+  // Spinning OpenMP threads (libtorch's and OpenBLAS's) made decoding with
+  // deltas 8x slower on a shared machine: sleep between regions, as romed does.
+  romed::EnsurePassiveOpenMpWaiting(argv, "edit_bench");
+  return romed::Main(argc, argv);
+}

@@ -26,6 +26,7 @@
 #include <torch/torch.h>
 
 #include "nlohmann/json.hpp"
+#include "server/core/openmp_wait.h"
 #include "server/model/checkpoint.h"
 #include "server/model/gpt2_model.h"
 #include "server/trace/causal_trace.h"
@@ -208,6 +209,7 @@ void FactModel(const BenchOptions& bench) {
 }  // namespace romed
 
 int main(int argc, char** argv) {
+  romed::EnsurePassiveOpenMpWaiting(argv, "trace_bench");  // as romed does (openmp_wait.h)
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows when piped
   romed::BenchOptions bench = romed::ParseFlags(argc, argv);
   at::set_num_threads(bench.threads);
