@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "client/romectl_compare_args.h"
 #include "client/romectl_session_args.h"
 #include "client/romectl_trace_args.h"
 #include "server/core/status_macros.h"
@@ -58,6 +59,8 @@ const std::vector<CommandSpec>& Commands() {
       {"stats", Command::kStats, "covariance statistics at a layer (progress on stderr)"},
       {"trace", Command::kTrace,
        "causal trace of one prompt (heatmaps), or averaged over facts (--facts)"},
+      {"compare", Command::kCompare,
+       "A/B: prompts on two variants (--a, --b: sessions; empty = original) side by side"},
       {"help", Command::kHelp, "print this text"},
   };
   return *kCommands;
@@ -88,6 +91,7 @@ const std::vector<FlagSpec>& Flags() {
   static const bool kWithSessionFlags = [] {
     for (const FlagSpec& spec : SessionFlagSpecs()) kFlags->push_back(spec);
     for (const FlagSpec& spec : TraceFlagSpecs()) kFlags->push_back(spec);
+    for (const FlagSpec& spec : CompareFlagSpecs()) kFlags->push_back(spec);
     return true;
   }();
   (void)kWithSessionFlags;
@@ -140,9 +144,21 @@ absl::StatusOr<FlagArg> SplitFlagArg(absl::string_view arg) {
   return out;
 }
 
+// Whether `name` is repeatable for some command (for `command` only, when
+// given). A flag repeatable for one command (compare's --prompt) collects
+// every occurrence while argv is walked; ApplySingleValues then takes the one
+// value for the commands where it is not repeatable.
+bool IsRepeatable(absl::string_view name, std::optional<Command> command = std::nullopt) {
+  for (const FlagSpec& spec : Flags()) {
+    if (spec.name != name || !spec.repeatable) continue;
+    if (!command || spec.commands.empty() || spec.commands.count(*command) > 0) return true;
+  }
+  return false;
+}
+
 absl::Status ApplyFlag(const FlagSpec& spec, const std::string& value, ParsedArgs* parsed) {
   const bool seen_before = !parsed->seen.insert(spec.name).second;
-  if (spec.repeatable) {
+  if (IsRepeatable(spec.name)) {
     parsed->repeated[spec.name].push_back(value);
     return absl::OkStatus();
   }
@@ -234,6 +250,23 @@ absl::Status CheckFlagsBelongTo(Command command, const ParsedArgs& parsed) {
   return absl::OkStatus();
 }
 
+// Flags collected as repeatable but single-valued for `command`: at most one
+// occurrence, parsed into its absl flag.
+absl::Status ApplySingleValues(Command command, const ParsedArgs& parsed) {
+  for (const auto& [name, values] : parsed.repeated) {
+    if (IsRepeatable(name, command)) continue;
+    if (values.size() > 1) {
+      return absl::InvalidArgumentError(absl::StrCat("--", name, " given more than once"));
+    }
+    std::string error;
+    if (!absl::FindCommandLineFlag(name)->ParseFrom(values.front(), &error)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid value for --", name, ": '", values.front(), "': ", error));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Reads the flags (now parsed) into the requests the command sends.
 absl::StatusOr<Invocation> BuildInvocation(Command command, const ParsedArgs& parsed) {
   auto repeated = [&](absl::string_view name) {
@@ -270,6 +303,9 @@ absl::StatusOr<Invocation> BuildInvocation(Command command, const ParsedArgs& pa
   if (command == Command::kTrace) {
     ASSIGN_OR_RETURN(inv.trace, BuildTraceInvocation(parsed.seen));
   }
+  if (command == Command::kCompare) {
+    ASSIGN_OR_RETURN(inv.compare, BuildCompareInvocation(parsed.seen, parsed.repeated));
+  }
   return inv;
 }
 
@@ -290,6 +326,7 @@ absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args)
         "unexpected argument '", parsed.positional[allowed], "' (values need --flag=)"));
   }
   RETURN_IF_ERROR(CheckFlagsBelongTo(command, parsed));
+  RETURN_IF_ERROR(ApplySingleValues(command, parsed));
   if (!(absl::GetFlag(FLAGS_timeout_s) > 0)) {
     return absl::InvalidArgumentError(
         absl::StrCat("--timeout_s must be > 0, got ", absl::GetFlag(FLAGS_timeout_s)));

@@ -5,8 +5,9 @@
 // Flags are absl flags (declared in romectl_args.cc, named with underscores
 // like romed's) but romectl walks argv itself rather than calling
 // absl::ParseCommandLine, for three reasons:
-//   - repeatable flags: `--stop=` and `--continuation=` may be given several
-//     times and each occurrence is one value, verbatim. absl's
+//   - repeatable flags: `--stop=` and `--continuation=` (and compare's
+//     `--prompt=` and `--target=`) may be given several times and each
+//     occurrence is one value, verbatim. absl's
 //     std::vector<std::string> flags split on commas, which would break
 //     "Paris, France"; here each occurrence is appended instead.
 //   - usage errors are returned, not exit(1)-ed, so romectl exits 2 for them.
@@ -25,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "client/romectl_compare_types.h"
 #include "client/romectl_session_types.h"
 #include "client/romectl_trace_types.h"
 #include "romed/v1/model_editor.pb.h"
@@ -46,6 +48,8 @@ enum class Command {
   kStats,
   // Causal tracing (romectl_trace_args.h, romectl_trace.h).
   kTrace,
+  // A/B comparison (romectl_compare_args.h, romectl_compare.h).
+  kCompare,
 };
 
 // One flag romectl accepts: its absl flag of the same name is declared where
@@ -72,6 +76,7 @@ struct Invocation {
   romed::v1::ScoreRequest score;        // score's flags
   EditInvocation editing;               // session, edit, revert, edits, stats
   TraceInvocation trace;                // trace's flags
+  CompareInvocation compare;            // compare's flags
 };
 
 // Resets romectl's absl flags to their defaults, parses `args` (args[0] is

@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "client/romectl_compare.h"
 #include "client/romectl_format.h"
 #include "client/romectl_session_commands.h"
 #include "client/romectl_trace.h"
@@ -107,6 +108,8 @@ int RunCommand(const Invocation& inv, const RomedClient& client, std::ostream& o
       return RunScore(inv, client, call, out, err);
     case Command::kTrace:
       return RunTrace(inv, client, call, out, err);
+    case Command::kCompare:
+      return RunCompare(inv, client, call, out, err);
     case Command::kHelp:
       break;
     default:

@@ -141,6 +141,11 @@ absl::StatusOr<romed::v1::ScoreResponse> RomedClient::Score(const romed::v1::Sco
   return CallUnary(&Stub::Score, request, call);
 }
 
+absl::StatusOr<romed::v1::CompareResponse> RomedClient::Compare(
+    const romed::v1::CompareRequest& request, const CallOptions& call) const {
+  return CallUnary(&Stub::Compare, request, call);
+}
+
 absl::StatusOr<romed::v1::Session> RomedClient::CreateSession(
     const romed::v1::CreateSessionRequest& request, const CallOptions& call) const {
   return CallUnary(&Stub::CreateSession, request, call);

@@ -123,6 +123,10 @@ class RomedClient {
       const romed::v1::ComputeStatsRequest& request, const StatsProgressCallback& on_progress,
       const CallOptions& call = {}) const;
 
+  // A/B: the same prompts on two variants in one batch (see the proto).
+  absl::StatusOr<romed::v1::CompareResponse> Compare(const romed::v1::CompareRequest& request,
+                                                     const CallOptions& call = {}) const;
+
   // Causal tracing (romed_client_trace.cc). Traces take seconds to minutes:
   // give them a deadline that fits (the server stops computing when it passes).
   absl::StatusOr<romed::v1::TraceResponse> Trace(const romed::v1::TraceRequest& request,

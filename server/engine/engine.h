@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "server/engine/compare_types.h"
 #include "server/engine/concurrency_limiter.h"
 #include "server/engine/edit_site_store.h"
 #include "server/engine/edit_types.h"
@@ -218,6 +219,42 @@ class Engine {
   // (cached after the first call).
   absl::StatusOr<std::pair<double, NoiseBasis>> TraceEmbeddingStd();
 
+  // --------------------------------------------- Compare (issue #6; engine_compare.cc)
+  // The same prompts on variant a and variant b (each a session's edited
+  // model or the original model; compare_types.h) in one batch: greedy or
+  // seeded generations (one batched decode of 2 x prompts rows, each row on
+  // its variant's edit view), every target's log-probs, the top-k next tokens
+  // and KL(a || b) of the next-token distributions (one scoring forward).
+  // Each number equals Generate / Score on that variant alone (to float32
+  // round-off of the batch shape). Takes one --max_concurrent_requests slot.
+  // Errors, all before anything runs:
+  //   INVALID_ARGUMENT    no prompts or more than --max_continuations;
+  //                       prompts x targets > --max_continuations; an empty,
+  //                       non-UTF-8 or too long prompt or target (the message
+  //                       names prompts[i] / targets[j] and the limit);
+  //                       max_new_tokens outside 0..--max_new_tokens or past
+  //                       the context; top_k outside 0..min(100, V); bad
+  //                       sampling or stop sequences; nothing asked for.
+  //   NOT_FOUND           an unknown session (the message names the variant).
+  //   RESOURCE_EXHAUSTED  --max_concurrent_requests requests are running.
+  //   CANCELLED           `cancelled` (may be null) returned true: polled
+  //                       once per decoded token and before the scoring pass.
+  // a == b is allowed (the batch runs it once: equal columns, KL exactly 0).
+  absl::StatusOr<CompareResult> Compare(const TextCompareRequest& request,
+                                        const CancelCheck& cancelled = nullptr);
+
+ private:
+  struct PreparedCompare;  // validated tokens and views (engine_compare.cc)
+  absl::StatusOr<PreparedCompare> PrepareCompare(const TextCompareRequest& request) const;
+  static std::vector<std::shared_ptr<const EditView>> CompareViews(
+      const PreparedCompare& prepared);
+  absl::Status CompareGenerations(const TextCompareRequest& request,
+                                  const PreparedCompare& prepared, const CancelCheck& cancelled,
+                                  CompareResult* result);
+  absl::Status CompareScores(const TextCompareRequest& request, const PreparedCompare& prepared,
+                             CompareResult* result);
+
+ public:
   // --------------------------------------------- export and import (issue #6; engine_export.cc)
   // The session's stack as one safetensors file (session_export.h): every
   // delta in its stored dtype and every entry's record, with this model's

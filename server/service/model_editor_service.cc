@@ -158,9 +158,4 @@ grpc::Status ModelEditorService::Unimplemented(std::string_view method) {
   return Handle(method, [&] { return NotImplementedYet(method); });
 }
 
-grpc::Status ModelEditorService::Compare(Ctx*, const v1::CompareRequest*,
-                                         v1::CompareResponse*) {
-  return Unimplemented("Compare");
-}
-
 }  // namespace romed

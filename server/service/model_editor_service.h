@@ -75,7 +75,8 @@ class ModelEditorService final : public v1::ModelEditor::Service {
   grpc::Status TraceFacts(Ctx*, const v1::TraceFactsRequest*,
                           grpc::ServerWriter<v1::TraceFactsProgress>*) override;
 
-  // Not yet served (UNIMPLEMENTED naming the issue).
+  // A/B Compare (compare_handlers.cc): stops decoding when the client
+  // cancels or the deadline passes (CANCELLED).
   grpc::Status Compare(Ctx*, const v1::CompareRequest*, v1::CompareResponse*) override;
 
  private:

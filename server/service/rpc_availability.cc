@@ -10,14 +10,12 @@ struct RpcEntry {
   std::string_view missing;  // empty = served
 };
 
-constexpr std::string_view kCompare = "issue #6: A/B Compare";
-
 constexpr RpcEntry kRpcs[] = {
     {"GetModelInfo", ""},  {"Tokenize", ""},         {"Generate", ""},
     {"GenerateStream", ""}, {"Score", ""},           {"CreateSession", ""},
     {"GetSession", ""},    {"ListSessions", ""},     {"DeleteSession", ""},
     {"Trace", ""},         {"TraceStream", ""},      {"Edit", ""},
-    {"Revert", ""},        {"ListEdits", ""},        {"Compare", kCompare},
+    {"Revert", ""},        {"ListEdits", ""},        {"Compare", ""},
     {"ComputeStats", ""},  {"TraceFacts", ""},
 };
 
