@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "client/romectl_compare_args.h"
+#include "client/romectl_export_args.h"
 #include "client/romectl_session_args.h"
 #include "client/romectl_trace_args.h"
 #include "server/core/status_macros.h"
@@ -59,6 +60,10 @@ const std::vector<CommandSpec>& Commands() {
       {"stats", Command::kStats, "covariance statistics at a layer (progress on stderr)"},
       {"trace", Command::kTrace,
        "causal trace of one prompt (heatmaps), or averaged over facts (--facts)"},
+      {"export", Command::kExport, "a session's edits as a safetensors file (--out=FILE)"},
+      {"import", Command::kImport, "a file from 'export' into a new or empty session"},
+      {"export-model", Command::kExportModel,
+       "the server writes an HF GPT-2 checkpoint with a session's edits merged (--out=DIR)"},
       {"compare", Command::kCompare,
        "A/B: prompts on two variants (--a, --b: sessions; empty = original) side by side"},
       {"help", Command::kHelp, "print this text"},
@@ -91,6 +96,7 @@ const std::vector<FlagSpec>& Flags() {
   static const bool kWithSessionFlags = [] {
     for (const FlagSpec& spec : SessionFlagSpecs()) kFlags->push_back(spec);
     for (const FlagSpec& spec : TraceFlagSpecs()) kFlags->push_back(spec);
+    for (const FlagSpec& spec : ExportFlagSpecs()) kFlags->push_back(spec);
     for (const FlagSpec& spec : CompareFlagSpecs()) kFlags->push_back(spec);
     return true;
   }();
@@ -303,6 +309,9 @@ absl::StatusOr<Invocation> BuildInvocation(Command command, const ParsedArgs& pa
   if (command == Command::kTrace) {
     ASSIGN_OR_RETURN(inv.trace, BuildTraceInvocation(parsed.seen));
   }
+  if (IsExportCommand(command)) {
+    ASSIGN_OR_RETURN(inv.exporting, BuildExportInvocation(command, parsed.seen));
+  }
   if (command == Command::kCompare) {
     ASSIGN_OR_RETURN(inv.compare, BuildCompareInvocation(parsed.seen, parsed.repeated));
   }
@@ -339,7 +348,7 @@ std::string Usage() {
       "usage: romectl [--server=HOST:PORT] [--json] [--timeout_s=SECONDS] COMMAND [flags]\n\n"
       "commands:\n";
   for (const CommandSpec& command : Commands()) {
-    absl::StrAppend(&out, "  ", command.name, std::string(10 - command.name.size(), ' '),
+    absl::StrAppend(&out, "  ", command.name, std::string(command.name.size() < 10 ? 10 - command.name.size() : 1, ' '),
                     command.summary, "\n");
     for (const FlagSpec& flag : Flags()) {
       if (flag.commands.count(command.command) == 0) continue;

@@ -27,6 +27,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "client/romectl_compare_types.h"
+#include "client/romectl_export_types.h"
 #include "client/romectl_session_types.h"
 #include "client/romectl_trace_types.h"
 #include "romed/v1/model_editor.pb.h"
@@ -48,6 +49,10 @@ enum class Command {
   kStats,
   // Causal tracing (romectl_trace_args.h, romectl_trace.h).
   kTrace,
+  // Export and import (romectl_export_args.h, romectl_export.h).
+  kExport,
+  kImport,
+  kExportModel,
   // A/B comparison (romectl_compare_args.h, romectl_compare.h).
   kCompare,
 };
@@ -76,6 +81,7 @@ struct Invocation {
   romed::v1::ScoreRequest score;        // score's flags
   EditInvocation editing;               // session, edit, revert, edits, stats
   TraceInvocation trace;                // trace's flags
+  ExportInvocation exporting;           // export, import, export-model
   CompareInvocation compare;            // compare's flags
 };
 

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "client/romectl_compare.h"
+#include "client/romectl_export.h"
 #include "client/romectl_format.h"
 #include "client/romectl_session_commands.h"
 #include "client/romectl_trace.h"
@@ -112,6 +113,10 @@ int RunCommand(const Invocation& inv, const RomedClient& client, std::ostream& o
       return RunCompare(inv, client, call, out, err);
     case Command::kHelp:
       break;
+    case Command::kExport:
+    case Command::kImport:
+    case Command::kExportModel:
+      return RunExportCommand(inv, client, call, out, err);
     default:
       if (IsEditingCommand(inv.command)) return RunEditingCommand(inv, client, call, out, err);
       break;

@@ -213,4 +213,21 @@ absl::StatusOr<romed::v1::ComputeStatsProgress> RomedClient::ComputeStats(
   return *std::move(last);
 }
 
+absl::StatusOr<romed::v1::ExportSessionResponse> RomedClient::ExportSession(
+    std::string_view session_id, const CallOptions& call) const {
+  romed::v1::ExportSessionRequest request;
+  request.set_session_id(std::string(session_id));
+  return CallUnary(&Stub::ExportSession, request, call);
+}
+
+absl::StatusOr<romed::v1::ImportSessionResponse> RomedClient::ImportSession(
+    const romed::v1::ImportSessionRequest& request, const CallOptions& call) const {
+  return CallUnary(&Stub::ImportSession, request, call);
+}
+
+absl::StatusOr<romed::v1::ExportModelResponse> RomedClient::ExportModel(
+    const romed::v1::ExportModelRequest& request, const CallOptions& call) const {
+  return CallUnary(&Stub::ExportModel, request, call);
+}
+
 }  // namespace romed::client

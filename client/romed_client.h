@@ -123,6 +123,17 @@ class RomedClient {
       const romed::v1::ComputeStatsRequest& request, const StatsProgressCallback& on_progress,
       const CallOptions& call = {}) const;
 
+  // Export and import (the file's bytes travel in the messages; see the
+  // proto). ImportSession's request must fit the server's
+  // --max_receive_message_bytes (RESOURCE_EXHAUSTED otherwise). ExportModel
+  // writes a directory on the server.
+  absl::StatusOr<romed::v1::ExportSessionResponse> ExportSession(
+      std::string_view session_id, const CallOptions& call = {}) const;
+  absl::StatusOr<romed::v1::ImportSessionResponse> ImportSession(
+      const romed::v1::ImportSessionRequest& request, const CallOptions& call = {}) const;
+  absl::StatusOr<romed::v1::ExportModelResponse> ExportModel(
+      const romed::v1::ExportModelRequest& request, const CallOptions& call = {}) const;
+
   // A/B: the same prompts on two variants in one batch (see the proto).
   absl::StatusOr<romed::v1::CompareResponse> Compare(const romed::v1::CompareRequest& request,
                                                      const CallOptions& call = {}) const;

@@ -54,8 +54,9 @@ absl::StatusOr<fs::path> PrepareOutDir(const ExportModelRequest& request) {
   }
   RETURN_IF_ERROR(ValidateText("out_dir", request.out_dir, /*allow_empty=*/false));
   std::error_code error;
-  const fs::path dir = fs::absolute(request.out_dir, error).lexically_normal();
+  fs::path dir = fs::absolute(request.out_dir, error).lexically_normal();
   if (error) return absl::InvalidArgumentError(absl::StrCat("out_dir: ", error.message()));
+  if (dir.filename().empty()) dir = dir.parent_path();  // "out/" -> "out"
   if (fs::exists(dir, error)) {
     if (!request.overwrite) {
       return absl::FailedPreconditionError(absl::StrCat(

@@ -66,6 +66,13 @@ class ModelEditorService final : public v1::ModelEditor::Service {
   grpc::Status ComputeStats(Ctx*, const v1::ComputeStatsRequest*,
                             grpc::ServerWriter<v1::ComputeStatsProgress>*) override;
 
+  // ExportSession, ImportSession, ExportModel (export_handlers.cc).
+  grpc::Status ExportSession(Ctx*, const v1::ExportSessionRequest*,
+                             v1::ExportSessionResponse*) override;
+  grpc::Status ImportSession(Ctx*, const v1::ImportSessionRequest*,
+                             v1::ImportSessionResponse*) override;
+  grpc::Status ExportModel(Ctx*, const v1::ExportModelRequest*, v1::ExportModelResponse*) override;
+
   // Causal tracing (trace_handlers.cc). Each holds a heavy-job slot and
   // stops computing (before its next forward pass) when the client cancels
   // or the deadline passes; the streaming ones also when a write fails.

@@ -16,7 +16,8 @@ constexpr RpcEntry kRpcs[] = {
     {"GetSession", ""},    {"ListSessions", ""},     {"DeleteSession", ""},
     {"Trace", ""},         {"TraceStream", ""},      {"Edit", ""},
     {"Revert", ""},        {"ListEdits", ""},        {"Compare", ""},
-    {"ComputeStats", ""},  {"TraceFacts", ""},
+    {"ComputeStats", ""},  {"TraceFacts", ""},       {"ExportSession", ""},
+    {"ImportSession", ""}, {"ExportModel", ""},
 };
 
 }  // namespace
