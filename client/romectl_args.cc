@@ -11,8 +11,10 @@
 #include "absl/flags/reflection.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
 #include "client/romectl_compare_args.h"
+#include "client/romectl_eval_args.h"
 #include "client/romectl_export_args.h"
 #include "client/romectl_session_args.h"
 #include "client/romectl_trace_args.h"
@@ -64,6 +66,8 @@ const std::vector<CommandSpec>& Commands() {
       {"import", Command::kImport, "a file from 'export' into a new or empty session"},
       {"export-model", Command::kExportModel,
        "the server writes an HF GPT-2 checkpoint with a session's edits merged (--out=DIR)"},
+      {"eval", Command::kEval,
+       "CounterFact evaluation: ES/PS/NS, S, GE before and after ROME edits (progress on stderr)"},
       {"compare", Command::kCompare,
        "A/B: prompts on two variants (--a, --b: sessions; empty = original) side by side"},
       {"help", Command::kHelp, "print this text"},
@@ -97,6 +101,7 @@ const std::vector<FlagSpec>& Flags() {
     for (const FlagSpec& spec : SessionFlagSpecs()) kFlags->push_back(spec);
     for (const FlagSpec& spec : TraceFlagSpecs()) kFlags->push_back(spec);
     for (const FlagSpec& spec : ExportFlagSpecs()) kFlags->push_back(spec);
+    for (const FlagSpec& spec : EvalFlagSpecs()) kFlags->push_back(spec);
     for (const FlagSpec& spec : CompareFlagSpecs()) kFlags->push_back(spec);
     return true;
   }();
@@ -121,6 +126,7 @@ struct ParsedArgs {
   std::set<absl::string_view> seen;  // flag names given at least once
   std::map<absl::string_view, std::vector<std::string>> repeated;
   bool help = false;  // --help / -h
+  std::string json_path;  // --json=PATH (eval)
 };
 
 // One flag occurrence: "--name=value" -> {spec, "value"}; "--name" with no
@@ -133,14 +139,15 @@ struct FlagArg {
 absl::StatusOr<FlagArg> SplitFlagArg(absl::string_view arg) {
   absl::string_view body = arg.substr(absl::StartsWith(arg, "--") ? 2 : 1);
   FlagArg out;
-  absl::string_view name = body;
+  std::string name(body);
   if (auto eq = body.find('='); eq != absl::string_view::npos) {
-    name = body.substr(0, eq);
+    name = std::string(body.substr(0, eq));
     out.value = std::string(body.substr(eq + 1));
   }
+  name = absl::StrReplaceAll(name, {{"-", "_"}});
   out.spec = FindFlagSpec(name);
   if (out.spec == nullptr && !out.value && absl::StartsWith(name, "no")) {
-    const FlagSpec* negated = FindFlagSpec(name.substr(2));
+    const FlagSpec* negated = FindFlagSpec(absl::string_view(name).substr(2));
     if (negated != nullptr && IsBoolFlag(*negated)) {
       out.spec = negated;
       out.value = "false";
@@ -172,6 +179,11 @@ absl::Status ApplyFlag(const FlagSpec& spec, const std::string& value, ParsedArg
     return absl::InvalidArgumentError(absl::StrCat("--", spec.name, " given more than once"));
   }
   std::string error;
+  if (spec.name == "json" && !value.empty() &&
+      !absl::FindCommandLineFlag(spec.name)->ParseFrom(value, &error)) {
+    parsed->json_path = value;  // eval's --json=PATH
+    return absl::OkStatus();
+  }
   if (!absl::FindCommandLineFlag(spec.name)->ParseFrom(value, &error)) {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid value for --", spec.name, ": '", value, "': ", error));
@@ -314,6 +326,13 @@ absl::StatusOr<Invocation> BuildInvocation(Command command, const ParsedArgs& pa
   }
   if (command == Command::kCompare) {
     ASSIGN_OR_RETURN(inv.compare, BuildCompareInvocation(parsed.seen, parsed.repeated));
+  }
+  if (command == Command::kEval) {
+    ASSIGN_OR_RETURN(inv.eval, BuildEvalInvocation(parsed.seen, parsed.json_path));
+  } else if (!parsed.json_path.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid value for --json: '", parsed.json_path,
+        "' (--json is true or false; only eval takes --json=PATH)"));
   }
   return inv;
 }

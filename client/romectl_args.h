@@ -15,7 +15,9 @@
 //     error rather than silently ignored.
 // Flags may come before or after the command; `--name=value`, `--name value`,
 // `-name=value`, and for booleans `--json`, `--json=false`, `--nojson` all
-// work; `--` ends the flags.
+// work; `--` ends the flags; '-' in a flag name reads as '_'
+// (`--session-per-case`). `--json=PATH` (a value that is not a boolean) is
+// eval's "also write the JSON report to PATH".
 #ifndef ROMED_CLIENT_ROMECTL_ARGS_H_
 #define ROMED_CLIENT_ROMECTL_ARGS_H_
 
@@ -27,6 +29,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "client/romectl_compare_types.h"
+#include "client/romectl_eval_types.h"
 #include "client/romectl_export_types.h"
 #include "client/romectl_session_types.h"
 #include "client/romectl_trace_types.h"
@@ -53,6 +56,8 @@ enum class Command {
   kExport,
   kImport,
   kExportModel,
+  // CounterFact evaluation (romectl_eval_args.h, romectl_eval.h).
+  kEval,
   // A/B comparison (romectl_compare_args.h, romectl_compare.h).
   kCompare,
 };
@@ -82,6 +87,7 @@ struct Invocation {
   EditInvocation editing;               // session, edit, revert, edits, stats
   TraceInvocation trace;                // trace's flags
   ExportInvocation exporting;           // export, import, export-model
+  EvalInvocation eval;                  // eval's flags
   CompareInvocation compare;            // compare's flags
 };
 

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "client/romectl_compare.h"
+#include "client/romectl_eval.h"
 #include "client/romectl_export.h"
 #include "client/romectl_format.h"
 #include "client/romectl_session_commands.h"
@@ -109,6 +110,8 @@ int RunCommand(const Invocation& inv, const RomedClient& client, std::ostream& o
       return RunScore(inv, client, call, out, err);
     case Command::kTrace:
       return RunTrace(inv, client, call, out, err);
+    case Command::kEval:
+      return RunEval(inv, client, call, out, err);
     case Command::kCompare:
       return RunCompare(inv, client, call, out, err);
     case Command::kHelp:

@@ -127,22 +127,7 @@ absl::StatusOr<EditInvocation> BuildEdit(const std::set<absl::string_view>& seen
   rewrite->set_subject(absl::GetFlag(FLAGS_subject));
   rewrite->set_target_new(absl::GetFlag(FLAGS_target));
   rewrite->set_target_true(absl::GetFlag(FLAGS_target_true));
-  romed::v1::RomeHyperparameters& h = *edit.mutable_hparams();
-  if (Given(seen, "layer")) h.set_layer(absl::GetFlag(FLAGS_layer));
-  if (Given(seen, "fact_token")) {
-    ASSIGN_OR_RETURN(romed::v1::FactToken token, ParseFactTokenFlag(absl::GetFlag(FLAGS_fact_token)));
-    h.set_fact_token(token);
-  }
-  // Only the flags given are sent: the server fills in the model's defaults.
-  if (Given(seen, "v_num_grad_steps")) h.set_v_num_grad_steps(absl::GetFlag(FLAGS_v_num_grad_steps));
-  if (Given(seen, "v_lr")) h.set_v_lr(absl::GetFlag(FLAGS_v_lr));
-  if (Given(seen, "v_weight_decay")) h.set_v_weight_decay(absl::GetFlag(FLAGS_v_weight_decay));
-  if (Given(seen, "kl_factor")) h.set_kl_factor(absl::GetFlag(FLAGS_kl_factor));
-  if (Given(seen, "clamp_norm_factor")) {
-    h.set_clamp_norm_factor(absl::GetFlag(FLAGS_clamp_norm_factor));
-  }
-  h.set_original_key_form(absl::GetFlag(FLAGS_original_key_form));
-  h.set_identity_covariance(absl::GetFlag(FLAGS_identity_covariance));
+  ASSIGN_OR_RETURN(*edit.mutable_hparams(), BuildRomeHyperparameters(seen));
   return inv;
 }
 
@@ -162,6 +147,27 @@ absl::StatusOr<EditInvocation> BuildRevert(const std::set<absl::string_view>& se
 }
 
 }  // namespace
+
+absl::StatusOr<romed::v1::RomeHyperparameters> BuildRomeHyperparameters(
+    const std::set<absl::string_view>& seen) {
+  romed::v1::RomeHyperparameters h;
+  if (Given(seen, "layer")) h.set_layer(absl::GetFlag(FLAGS_layer));
+  if (Given(seen, "fact_token")) {
+    ASSIGN_OR_RETURN(romed::v1::FactToken token, ParseFactTokenFlag(absl::GetFlag(FLAGS_fact_token)));
+    h.set_fact_token(token);
+  }
+  // Only the flags given are sent: the server fills in the model's defaults.
+  if (Given(seen, "v_num_grad_steps")) h.set_v_num_grad_steps(absl::GetFlag(FLAGS_v_num_grad_steps));
+  if (Given(seen, "v_lr")) h.set_v_lr(absl::GetFlag(FLAGS_v_lr));
+  if (Given(seen, "v_weight_decay")) h.set_v_weight_decay(absl::GetFlag(FLAGS_v_weight_decay));
+  if (Given(seen, "kl_factor")) h.set_kl_factor(absl::GetFlag(FLAGS_kl_factor));
+  if (Given(seen, "clamp_norm_factor")) {
+    h.set_clamp_norm_factor(absl::GetFlag(FLAGS_clamp_norm_factor));
+  }
+  h.set_original_key_form(absl::GetFlag(FLAGS_original_key_form));
+  h.set_identity_covariance(absl::GetFlag(FLAGS_identity_covariance));
+  return h;
+}
 
 const std::vector<FlagSpec>& SessionFlagSpecs() {
   static const auto* kFlags = new std::vector<FlagSpec>{

@@ -33,6 +33,14 @@ const std::vector<FlagSpec>& SessionFlagSpecs();
 // action and an optional id), 0 otherwise.
 size_t ExtraPositionalArguments(Command command);
 
+// Edit's site and hyperparameter flags (--layer, --fact_token,
+// --v_num_grad_steps, --v_lr, --v_weight_decay, --kl_factor,
+// --clamp_norm_factor, --original_key_form, --identity_covariance) as
+// Edit's `hparams`: only the flags in `seen` are set, so the server fills in
+// its defaults. INVALID_ARGUMENT for a malformed --fact_token. (edit and eval.)
+absl::StatusOr<romed::v1::RomeHyperparameters> BuildRomeHyperparameters(
+    const std::set<absl::string_view>& seen);
+
 // Reads the parsed flags (absl flags already set) into the command's
 // request. `positional` starts with the command's name; `seen` names the
 // flags given; `repeated` holds each repeatable flag's values. An empty
