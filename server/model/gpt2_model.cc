@@ -65,7 +65,11 @@ bool UseSmallRowKernels(const torch::Tensor& rows, const torch::Tensor& weight) 
 }
 
 // y[r, j] (j in [j0, j1)) = bias[j] + sum_k x[r, k] w[k, j]; w row-major
-// [in, out]. Accumulates in `acc` [N, j1 - j0] (small enough for L1).
+// [in, out]. Accumulates in `acc` [N, j1 - j0] (small enough for L1). Four
+// weight rows per pass over the accumulators (as AccumulateRowTimesWeight):
+// each accumulator is loaded and stored once per four FMAs, so N = 2..8 rows
+// stay bound by reading w, not by accumulator traffic (with one weight row
+// per pass, 2 rows cost as much as two 1-row calls).
 template <int N>
 __attribute__((target("avx2,fma"))) void RowsTimesWeightColumns(const float* x, const float* w,
                                                                 const float* bias, float* y,
@@ -73,18 +77,36 @@ __attribute__((target("avx2,fma"))) void RowsTimesWeightColumns(const float* x, 
                                                                 int64_t j1, float* acc) {
   const int64_t width = j1 - j0, vec_end = width - width % 8;
   for (int r = 0; r < N; ++r) std::memcpy(acc + r * width, bias + j0, width * sizeof(float));
-  for (int64_t k = 0; k < in; ++k) {
-    const float* wk = w + k * out + j0;
-    __m256 xk[N];
-    for (int r = 0; r < N; ++r) xk[r] = _mm256_broadcast_ss(x + r * in + k);
+  int64_t k = 0;
+  for (; k + 4 <= in; k += 4) {
+    const float* w0 = w + k * out + j0;
+    const float* w1 = w0 + out;
+    const float* w2 = w1 + out;
+    const float* w3 = w2 + out;
+    __m256 xk[N][4];
+    for (int r = 0; r < N; ++r) {
+      for (int q = 0; q < 4; ++q) xk[r][q] = _mm256_broadcast_ss(x + r * in + k + q);
+    }
     for (int64_t j = 0; j < vec_end; j += 8) {
-      const __m256 wv = _mm256_loadu_ps(wk + j);
+      const __m256 a = _mm256_loadu_ps(w0 + j), b = _mm256_loadu_ps(w1 + j);
+      const __m256 c = _mm256_loadu_ps(w2 + j), d = _mm256_loadu_ps(w3 + j);
       for (int r = 0; r < N; ++r) {
-        float* a = acc + r * width + j;
-        _mm256_storeu_ps(a, _mm256_fmadd_ps(xk[r], wv, _mm256_loadu_ps(a)));
+        float* p = acc + r * width + j;
+        const __m256 ab = _mm256_fmadd_ps(xk[r][1], b, _mm256_mul_ps(xk[r][0], a));
+        const __m256 cd = _mm256_fmadd_ps(xk[r][3], d, _mm256_mul_ps(xk[r][2], c));
+        _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), _mm256_add_ps(ab, cd)));
       }
     }
     for (int64_t j = vec_end; j < width; ++j) {
+      for (int r = 0; r < N; ++r) {
+        const float* xr = x + r * in + k;
+        acc[r * width + j] += xr[0] * w0[j] + xr[1] * w1[j] + xr[2] * w2[j] + xr[3] * w3[j];
+      }
+    }
+  }
+  for (; k < in; ++k) {
+    const float* wk = w + k * out + j0;
+    for (int64_t j = 0; j < width; ++j) {
       for (int r = 0; r < N; ++r) acc[r * width + j] += x[r * in + k] * wk[j];
     }
   }
@@ -448,13 +470,31 @@ torch::Tensor Gpt2Model::Forward(const ForwardInput& input, const ForwardOptions
   pass.blocked = BlockedKeys(key_mask, pass.length, pass.past, all_real);
   pass.edits = PlanRowEdits(options.edits, pass.batch, device());
 
-  torch::Tensor x = torch::embedding(weights_.wte, tokens.to(device()));  // [B, T, C]
-  x = RunHooks(pass, HookPoint::kEmbed, 0, std::move(x));
-  x = x + torch::embedding(weights_.wpe, PositionIds(mask, start));
+  TORCH_CHECK(options.start_layer >= 0 && options.start_layer < config_.n_layer,
+              "Forward: start_layer ", options.start_layer, " is outside [0, ",
+              config_.n_layer, ")");
+  torch::Tensor x;
+  if (options.start_layer == 0) {
+    TORCH_CHECK(!options.start_hidden.defined(),
+                "Forward: start_hidden is only used with start_layer > 0");
+    x = torch::embedding(weights_.wte, tokens.to(device()));  // [B, T, C]
+    x = RunHooks(pass, HookPoint::kEmbed, 0, std::move(x));
+    x = x + torch::embedding(weights_.wpe, PositionIds(mask, start));
+  } else {
+    TORCH_CHECK(options.start_hidden.defined() && options.start_hidden.dim() == 3 &&
+                    options.start_hidden.size(0) == pass.batch &&
+                    options.start_hidden.size(1) == pass.length &&
+                    options.start_hidden.size(2) == config_.n_embd,
+                "Forward: start_hidden must be [", pass.batch, ", ", pass.length, ", ",
+                config_.n_embd, "] to start at layer ", options.start_layer, ", got ",
+                options.start_hidden.defined() ? options.start_hidden.sizes()
+                                               : torch::IntArrayRef{});
+    x = options.start_hidden.to(device(), dtype());
+  }
   const int64_t last_layer = options.stop_after_layer >= 0
                                  ? std::min(options.stop_after_layer, config_.n_layer - 1)
                                  : config_.n_layer - 1;
-  for (int64_t layer = 0; layer <= last_layer; ++layer) {
+  for (int64_t layer = options.start_layer; layer <= last_layer; ++layer) {
     x = Block(config_, weights_.layers[layer], layer, std::move(x), pass);
   }
   if (cache != nullptr) {

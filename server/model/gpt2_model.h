@@ -48,6 +48,15 @@ struct ForwardOptions {
   // (key capture and statistics need no logits). -1: run all layers.
   // Cannot be combined with `cache` (throws).
   int64_t stop_after_layer = -1;
+  // Start at block `start_layer` (0..L-1) with `start_hidden` [B, T, C] as
+  // the residual stream entering it (block start_layer - 1's kResidPost),
+  // instead of embedding `tokens`, which still give the batch shape, the
+  // mask and the positions. Hooks of skipped blocks (and kEmbed) do not run.
+  // With a cache, only layers >= start_layer are read and appended: it must
+  // hold the past positions' keys and values of those layers. 0: embed and
+  // run every block (start_hidden must then be undefined).
+  int64_t start_layer = 0;
+  torch::Tensor start_hidden;
 };
 
 class Gpt2Model {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -26,6 +27,10 @@ std::pair<int64_t, int64_t> WindowLayers(int64_t layer, int64_t window, int64_t 
 }
 
 namespace {
+
+// Most elements of the corrupted residual stream kept for forwards that start
+// at a later layer (256 MiB of float32); longer traces start at layer 0.
+constexpr int64_t kMaxKeptResidualElements = int64_t{64} << 20;
 
 // Notation: T prompt tokens, L layers, C width, S samples, V vocabulary,
 // R restorations in one forward, B = R x S rows, T' = T - t positions run.
@@ -91,6 +96,9 @@ absl::Status ValidateOptions(const Gpt2Config& config, int64_t prompt_tokens,
     return InvalidArgument("embedding_std must be a finite number >= 0");
   }
   if (options.max_batch_rows < 1) return InvalidArgument("max_batch_rows must be >= 1");
+  if (!(options.block_overhead_macs >= 0)) {
+    return InvalidArgument("block_overhead_macs must be >= 0");
+  }
   return absl::OkStatus();
 }
 
@@ -131,11 +139,14 @@ class Tracer {
   absl::Status BeforeForward();
   void AfterForward(const torch::Tensor& tokens);
   torch::Tensor Forward(const torch::Tensor& tokens, const Interventions* interventions,
-                        KvCache* cache);
+                        KvCache* cache, int64_t start_layer = 0,
+                        const torch::Tensor& start_hidden = torch::Tensor());
   absl::Status RunClean();
   absl::Status RunCorrupted();
   torch::Tensor NoiseFrom(int64_t first_position) const;
-  KvCache PrefixCache(int64_t token, int64_t restorations) const;
+  KvCache PrefixCache(int64_t token, int64_t restorations, int64_t first_layer) const;
+  int64_t StartLayer(const std::vector<Cell>& cells) const;
+  std::vector<std::vector<Cell>> PlanForwards(int64_t token, std::vector<Cell> cells) const;
   void AddRestoration(const Cell& cell, int64_t first_row,
                       std::map<HookAddress, Patch>& patches) const;
   absl::StatusOr<std::vector<double>> RunRestorations(int64_t token,
@@ -157,6 +168,11 @@ class Tracer {
   std::map<HookPoint, torch::Tensor> clean_;
   // Corrupted MLP / attention outputs [L, S, T, C] (only when severing).
   torch::Tensor corrupted_frozen_;
+  // Corrupted residual stream after each block but the last [L - 1, S, T, C]:
+  // where forwards that restore only later layers start. Not kept when too
+  // large (then every forward starts at the embedding).
+  bool keep_resid_ = false;
+  torch::Tensor corrupted_resid_;
   KvCache corrupted_cache_;  // per layer [S, H, T, D]
 };
 
@@ -188,8 +204,11 @@ void Tracer::AfterForward(const torch::Tensor& tokens) {
 
 // Logits at the last position [B, 1, V].
 torch::Tensor Tracer::Forward(const torch::Tensor& tokens, const Interventions* interventions,
-                              KvCache* cache) {
+                              KvCache* cache, int64_t start_layer,
+                              const torch::Tensor& start_hidden) {
   ForwardOptions forward;
+  forward.start_layer = start_layer;
+  forward.start_hidden = start_hidden;
   forward.cache = cache;
   forward.interventions = interventions;
   forward.edits = edits_.views.empty() ? nullptr : &edits_;
@@ -248,9 +267,21 @@ absl::Status Tracer::RunCorrupted() {
   if (options_.sever != SeverMode::kNone) {
     for (int64_t layer = 0; layer < L_; ++layer) interventions.Capture({frozen, layer});
   }
+  if (keep_resid_) {
+    for (int64_t layer = 0; layer + 1 < L_; ++layer) {
+      interventions.Capture({HookPoint::kResidPost, layer});
+    }
+  }
   torch::Tensor logits =
       Forward(tokens_.expand({S_, T_}).contiguous(), &interventions, &corrupted_cache_);
   low_ = AnswerProbability(logits, answer_).mean().item<double>();
+  if (keep_resid_) {
+    std::vector<torch::Tensor> layers;
+    for (int64_t layer = 0; layer + 1 < L_; ++layer) {
+      layers.push_back(interventions.Captured({HookPoint::kResidPost, layer}));  // [S, T, C]
+    }
+    corrupted_resid_ = torch::stack(layers);  // [L - 1, S, T, C]
+  }
   if (options_.sever != SeverMode::kNone) {
     std::vector<torch::Tensor> layers;
     for (int64_t layer = 0; layer < L_; ++layer) {
@@ -263,13 +294,17 @@ absl::Status Tracer::RunCorrupted() {
 
 // The corrupted run's cache for positions [0, token), each sample's rows
 // repeated for `restorations` restorations (row r x S + s is sample s).
-KvCache Tracer::PrefixCache(int64_t token, int64_t restorations) const {
+// Layers before `first_layer` are left empty: a forward starting there
+// never reads them.
+KvCache Tracer::PrefixCache(int64_t token, int64_t restorations, int64_t first_layer) const {
   KvCache cache;
-  for (size_t layer = 0; layer < corrupted_cache_.keys.size(); ++layer) {
-    cache.keys.push_back(corrupted_cache_.keys[layer].narrow(2, 0, token).repeat(
-        {restorations, 1, 1, 1}));
-    cache.values.push_back(corrupted_cache_.values[layer].narrow(2, 0, token).repeat(
-        {restorations, 1, 1, 1}));
+  cache.keys.resize(corrupted_cache_.keys.size());
+  cache.values.resize(corrupted_cache_.values.size());
+  for (size_t layer = first_layer; layer < corrupted_cache_.keys.size(); ++layer) {
+    cache.keys[layer] =
+        corrupted_cache_.keys[layer].narrow(2, 0, token).repeat({restorations, 1, 1, 1});
+    cache.values[layer] =
+        corrupted_cache_.values[layer].narrow(2, 0, token).repeat({restorations, 1, 1, 1});
   }
   const int64_t rows = restorations * S_;
   auto options = torch::TensorOptions().dtype(torch::kInt64).device(model_.device());
@@ -308,6 +343,56 @@ void Tracer::AddRestoration(const Cell& cell, int64_t first_row,
   }
 }
 
+// The layer a forward over `cells` can start at: their earliest restored
+// layer, or 0 without the corrupted residual stream.
+int64_t Tracer::StartLayer(const std::vector<Cell>& cells) const {
+  if (!keep_resid_) return 0;
+  int64_t first = L_;
+  for (const Cell& cell : cells) first = std::min(first, FirstRestoredLayer(cell));
+  return first;
+}
+
+// Splits one token's cells into forwards: sorted by first restored layer,
+// cut into consecutive groups (each at most max_batch_rows) that minimise
+//   sum over groups of (L - start) x (block overhead + rows x (T - t) x block MACs)
+//                       + rows x LM-head MACs,
+// by dynamic programming (at most 3 L cells per token).
+std::vector<std::vector<Cell>> Tracer::PlanForwards(int64_t token, std::vector<Cell> cells) const {
+  std::stable_sort(cells.begin(), cells.end(), [&](const Cell& a, const Cell& b) {
+    return FirstRestoredLayer(a) < FirstRestoredLayer(b);
+  });
+  const auto n = static_cast<int64_t>(cells.size());
+  const int64_t per_forward = std::max<int64_t>(1, options_.max_batch_rows / S_);
+  const double C = static_cast<double>(model_.config().n_embd);
+  const double block_macs = 12.0 * C * C + 2.0 * C * static_cast<double>(T_);
+  const double head_macs = C * static_cast<double>(model_.config().vocab_size);
+  const double length = static_cast<double>(T_ - token);
+  auto group_cost = [&](int64_t begin, int64_t end) {  // cells [begin, end)
+    const std::vector<Cell> group(cells.begin() + begin, cells.begin() + end);
+    const double blocks = static_cast<double>(L_ - StartLayer(group));
+    const double rows = static_cast<double>((end - begin) * S_);
+    return blocks * (options_.block_overhead_macs + rows * length * block_macs) +
+           rows * head_macs;
+  };
+  std::vector<double> best(n + 1, std::numeric_limits<double>::infinity());
+  std::vector<int64_t> cut(n + 1, 0);
+  best[0] = 0;
+  for (int64_t end = 1; end <= n; ++end) {
+    for (int64_t begin = std::max<int64_t>(0, end - per_forward); begin < end; ++begin) {
+      const double cost = best[begin] + group_cost(begin, end);
+      if (cost < best[end]) {
+        best[end] = cost;
+        cut[end] = begin;
+      }
+    }
+  }
+  std::vector<std::vector<Cell>> forwards;
+  for (int64_t end = n; end > 0; end = cut[end]) {
+    forwards.emplace(forwards.begin(), cells.begin() + cut[end], cells.begin() + end);
+  }
+  return forwards;
+}
+
 // Scores of `cells` (all at `token`), in order, from one forward.
 absl::StatusOr<std::vector<double>> Tracer::RunRestorations(int64_t token,
                                                             const std::vector<Cell>& cells) {
@@ -315,8 +400,11 @@ absl::StatusOr<std::vector<double>> Tracer::RunRestorations(int64_t token,
   const auto R = static_cast<int64_t>(cells.size());
   const int64_t rows = R * S_, length = T_ - token;
   torch::Tensor tokens = tokens_.narrow(1, token, length).expand({rows, length}).contiguous();
+  // Every restored value sits at a layer >= first: blocks before it compute
+  // exactly the corrupted run, so the forward starts from its hidden state.
+  const int64_t first = StartLayer(cells);
   Interventions interventions;
-  if (token < input_.subject_end) {
+  if (first == 0 && token < input_.subject_end) {
     interventions.Add({HookPoint::kEmbed, 0}, {}, NoiseFrom(token).repeat({R, 1, 1}));
   }
   std::map<HookAddress, Patch> patches;
@@ -324,8 +412,13 @@ absl::StatusOr<std::vector<double>> Tracer::RunRestorations(int64_t token,
   for (auto& [address, patch] : patches) {
     interventions.Replace(address, std::move(patch.sites), torch::cat(patch.values));
   }
-  KvCache cache = token > 0 ? PrefixCache(token, R) : KvCache();
-  torch::Tensor logits = Forward(tokens, &interventions, token > 0 ? &cache : nullptr);
+  KvCache cache = token > 0 ? PrefixCache(token, R, first) : KvCache();
+  torch::Tensor start_hidden;
+  if (first > 0) {
+    start_hidden = corrupted_resid_[first - 1].narrow(1, token, length).repeat({R, 1, 1});
+  }
+  torch::Tensor logits = Forward(tokens, &interventions, token > 0 ? &cache : nullptr, first,
+                                 start_hidden);
   torch::Tensor scores = AnswerProbability(logits, answer_).view({R, S_}).mean(1).to(torch::kFloat64);
   std::vector<double> out(R);
   for (int64_t i = 0; i < R; ++i) out[i] = scores[i].item<double>();
@@ -340,8 +433,8 @@ absl::StatusOr<TraceResult> Tracer::Run() {
   noise_ = SubjectNoise(S_, input_.subject_end - input_.subject_begin, C, sigma_, options_.seed,
                         torch::TensorOptions().dtype(model_.dtype()).device(model_.device()));
 
-  // Plan: which cells need a forward, grouped by token and chunked by rows.
-  const int64_t per_forward = std::max<int64_t>(1, options_.max_batch_rows / S_);
+  // Which cells need a forward, by token (grouped into forwards once the
+  // corrupted run has shown where forwards may start).
   std::vector<std::vector<Cell>> by_token(T_);
   std::vector<Cell> skipped;
   for (int64_t g = 0; g < static_cast<int64_t>(options_.kinds.size()); ++g) {
@@ -352,9 +445,12 @@ absl::StatusOr<TraceResult> Tracer::Run() {
       }
     }
   }
+  keep_resid_ = L_ > 1 && (L_ - 1) * S_ * T_ * C <= kMaxKeptResidualElements;
+  std::vector<std::vector<std::vector<Cell>>> plan(T_);
   planned_forwards_ = 2;
-  for (const auto& cells : by_token) {
-    planned_forwards_ += (static_cast<int64_t>(cells.size()) + per_forward - 1) / per_forward;
+  for (int64_t t = 0; t < T_; ++t) {
+    plan[t] = PlanForwards(t, by_token[t]);
+    planned_forwards_ += static_cast<int64_t>(plan[t].size());
   }
 
   RETURN_IF_ERROR(RunClean());
@@ -366,10 +462,7 @@ absl::StatusOr<TraceResult> Tracer::Run() {
   }
   for (const Cell& cell : skipped) result.scores[cell.grid].values[cell.token][cell.layer] = low_;
   for (int64_t t = 0; t < T_; ++t) {
-    const std::vector<Cell>& cells = by_token[t];
-    for (size_t start = 0; start < cells.size(); start += per_forward) {
-      std::vector<Cell> chunk(cells.begin() + start,
-                              cells.begin() + std::min(cells.size(), start + per_forward));
+    for (const std::vector<Cell>& chunk : plan[t]) {
       ASSIGN_OR_RETURN(std::vector<double> scores, RunRestorations(t, chunk));
       for (size_t i = 0; i < chunk.size(); ++i) {
         result.scores[chunk[i].grid].values[chunk[i].token][chunk[i].layer] = scores[i];

@@ -13,20 +13,27 @@
 //    restorations x samples, up to TraceOptions::max_batch_rows per forward;
 //  - positions before t cannot change when restoring at t, so those forwards
 //    start at t on a KV cache of the corrupted prefix [0, t);
+//  - blocks before the first restored layer compute exactly the corrupted
+//    run, so a forward starts at that layer from the corrupted run's hidden
+//    state (Gpt2Model's start_layer). A token's restorations are sorted by
+//    first restored layer and cut into forwards by a small dynamic programme
+//    over a cost model (blocks run x rows x positions x block MACs + a fixed
+//    cost per block and forward, TraceOptions::block_overhead_macs): deep,
+//    wide models get many forwards that each start late; tiny models keep a
+//    few large ones, where per-forward overhead dominates;
 //  - cells that cannot change p(o) are not run at all and score exactly low:
 //    tokens before the subject (clean = corrupted there), and a restoration
 //    confined to the last layer at a token other than the last.
 // The numbers equal the per-(token, layer) reference (tests/trace) to float
 // round-off (< 1e-5 in p).
 //
-// Cost: the reference runs ~3 T L forwards of (S + 1) x T token-rows with
-// full logits; this runs 2 + about T forwards and, per restoration at t,
-// S x (T - t) token-rows with last-position logits: ~2x fewer body FLOPs for
-// a 10-token prompt, plus the LM head (large for shallow, wide-vocabulary
-// models) and the skipped cells. Positions >= t in layers before the first
-// restored layer also equal the corrupted run; a forward that could start at
-// a given layer from given hidden states would roughly halve the rest again
-// (Gpt2Model has no such entry point yet).
+// Cost: the reference runs ~3 T L forwards of (S + 1) x T token-rows x L
+// blocks with full logits; this runs, per restoration at (t, l), S x (T - t)
+// token-rows x (L - l) blocks and S last-position logits: for a T-token
+// prompt ~(S + 1) / S x 2 x 2 ~ 4.4x fewer block FLOPs, plus the LM head
+// (large for shallow, wide-vocabulary models) and the skipped cells. For a
+// deep model that bounds the exact speed-up near 5x: the paper's 10x needs
+// the LM head to dominate (bench/results/trace_cpu.md).
 //
 // Thread safety: the functions are reentrant; the model is only read.
 #ifndef ROMED_SERVER_TRACE_CAUSAL_TRACE_H_

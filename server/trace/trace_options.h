@@ -75,6 +75,15 @@ struct TraceOptions {
   // floats (MLP activations and the KV cache of the corrupted prefix).
   int64_t max_batch_rows = 256;
 
+  // Batching cost model (causal_trace.h): the fixed cost of running one block
+  // in one forward pass (dispatch, small kernels), in multiply-adds. The
+  // planner splits a token's restorations into forwards that each start at
+  // their first restored layer when the work saved exceeds this per skipped
+  // or added block. 0 splits wherever a forward could start later; a huge
+  // value keeps one forward per max_batch_rows. Must be >= 0. Scores do not
+  // depend on it (beyond float round-off).
+  double block_overhead_macs = 4e6;
+
   // Longest prompt in tokens; 0 = the model's context (n_positions).
   int64_t max_prompt_tokens = 0;
 

@@ -280,6 +280,57 @@ TEST_F(Gpt2ModelTest, StopAfterLayerReturnsNoLogitsButCaptures) {
   EXPECT_FALSE(interventions.Captured({HookPoint::kMlpIn, 2}).defined());
 }
 
+// A forward that starts at block k from block k-1's output equals the full
+// forward, alone and on a KV cache of the first positions (the cache only
+// needs layers >= k).
+TEST_F(Gpt2ModelTest, StartingAtALayerFromItsInputEqualsTheFullForward) {
+  torch::Tensor tokens = Tokens({RandomIds(9, 257, 16), RandomIds(9, 257, 17)});
+  Interventions capture;
+  capture.Capture({HookPoint::kResidPost, 1});
+  ForwardOptions full_options;
+  full_options.interventions = &capture;
+  torch::Tensor full = Logits(tokens, full_options);
+  torch::Tensor hidden = capture.Captured({HookPoint::kResidPost, 1});  // [2, 9, C]
+
+  ForwardOptions start;
+  start.start_layer = 2;
+  start.start_hidden = hidden;
+  EXPECT_LT(MaxAbsDiff(Logits(tokens, start), full), 1e-5);
+
+  KvCache prefix;
+  ForwardOptions prefill;
+  prefill.cache = &prefix;
+  Logits(tokens.narrow(1, 0, 4), prefill);
+  KvCache upper;  // only layers >= 2 of the prefix
+  upper.keys.resize(prefix.keys.size());
+  upper.values.resize(prefix.values.size());
+  for (size_t l = 2; l < prefix.keys.size(); ++l) {
+    upper.keys[l] = prefix.keys[l];
+    upper.values[l] = prefix.values[l];
+  }
+  upper.mask = prefix.mask;
+  upper.next_position = prefix.next_position;
+  start.cache = &upper;
+  start.start_hidden = hidden.narrow(1, 4, 5);
+  EXPECT_LT(MaxAbsDiff(Logits(tokens.narrow(1, 4, 5), start), full.narrow(1, 4, 5)), 1e-5);
+
+  // Starting from a different state changes the logits (the input is used;
+  // not a constant shift, which the LayerNorms remove).
+  ForwardOptions shifted;
+  shifted.start_layer = 2;
+  torch::manual_seed(3);
+  shifted.start_hidden = hidden + torch::randn_like(hidden);
+  EXPECT_GT(MaxAbsDiff(Logits(tokens, shifted), full), 1e-3);
+  // Wrong shapes and ranges are errors, not crashes.
+  shifted.start_hidden = hidden.narrow(1, 0, 3);
+  EXPECT_THROW(Logits(tokens, shifted), c10::Error);
+  shifted.start_layer = config_->n_layer;
+  EXPECT_THROW(Logits(tokens, shifted), c10::Error);
+  ForwardOptions stray;
+  stray.start_hidden = hidden;
+  EXPECT_THROW(Logits(tokens, stray), c10::Error);
+}
+
 TEST_F(Gpt2ModelTest, ReplacingResidPostWithItsCaptureIsANoOp) {
   torch::Tensor tokens = Tokens({RandomIds(6, 257, 14)});
   Interventions capture;

@@ -168,6 +168,33 @@ TEST_F(CausalTraceTest, SmallBatchesGiveTheSameScores) {
   }
 }
 
+// With no per-block overhead in the cost model, every group of restorations
+// starts at its first restored layer from the corrupted run's hidden state:
+// more, shorter forwards, the same scores (also when severing, whose frozen
+// values sit after the restored layer).
+TEST_F(CausalTraceTest, ForwardsStartingAtTheFirstRestoredLayerEqualTheReference) {
+  TraceOptions options = Options();
+  options.block_overhead_macs = 0;
+  auto split = CausalTrace(*model_, SensitiveInput(), options);
+  ASSERT_TRUE(split.ok()) << split.status();
+  ExpectMatchesReference(SensitiveInput(), options, *split);
+  TraceOptions one_group = Options();
+  one_group.block_overhead_macs = 1e18;
+  auto joined = CausalTrace(*model_, SensitiveInput(), one_group);
+  ASSERT_TRUE(joined.ok()) << joined.status();
+  EXPECT_GT(split->cost.forwards, joined->cost.forwards);
+  // Later starts skip blocks, so fewer token-rows x layers; rows are the same.
+  EXPECT_EQ(split->cost.rows, joined->cost.rows);
+  options.kinds = {TraceKind::kState};
+  options.sever = SeverMode::kMlp;
+  auto severed = CausalTrace(*model_, Input(), options);
+  ASSERT_TRUE(severed.ok()) << severed.status();
+  ExpectMatchesReference(Input(), options, *severed);
+  options.block_overhead_macs = -1;
+  EXPECT_THAT(CausalTrace(*model_, Input(), options).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("block_overhead_macs")));
+}
+
 TEST_F(CausalTraceTest, SeveringMlpEqualsTheReference) {
   TraceOptions options = Options();
   options.kinds = {TraceKind::kState};
