@@ -219,11 +219,19 @@ void FactModel(const BenchOptions& bench) {
   }
   Gpt2Model model(checkpoint->config, checkpoint->weights);
   // The first known fact of at least 10 tokens whose subject locates (the
-  // issue's prompt length), else the longest.
+  // issue's prompt length). The fact model's prompts are shorter, so each
+  // is tried after a sentence of the previous fact (another subject), as in
+  // its two-sentence training documents.
   TraceInput best;
-  std::string best_prompt;
+  std::string best_prompt, previous;
   for (const auto& fact : facts) {
-    std::string prompt = fact["prompt"], subject = fact["subject"];
+    std::string subject = fact["subject"];
+    std::string prompt = fact["prompt"];
+    const std::string sentence = prompt + " " + fact["attribute"].get<std::string>() + ".";
+    if (!previous.empty() && previous.find(subject) == std::string::npos) {
+      prompt = previous + " " + prompt;
+    }
+    previous = sentence;
     auto located = LocateSubject(*checkpoint->tokenizer, prompt, subject);
     if (!located.ok() || located->tokens.size() <= best.tokens.size()) continue;
     best.tokens = located->tokens;

@@ -146,11 +146,10 @@ class Tracer {
   torch::Tensor NoiseFrom(int64_t first_position) const;
   KvCache PrefixCache(int64_t token, int64_t restorations, int64_t first_layer) const;
   int64_t StartLayer(const std::vector<Cell>& cells) const;
-  std::vector<std::vector<Cell>> PlanForwards(int64_t token, std::vector<Cell> cells) const;
-  void AddRestoration(const Cell& cell, int64_t first_row,
+  std::vector<std::vector<Cell>> PlanForwards(std::vector<Cell> cells) const;
+  void AddRestoration(const Cell& cell, int64_t first_row, int64_t first_position,
                       std::map<HookAddress, Patch>& patches) const;
-  absl::StatusOr<std::vector<double>> RunRestorations(int64_t token,
-                                                      const std::vector<Cell>& cells);
+  absl::StatusOr<std::vector<double>> RunRestorations(const std::vector<Cell>& cells);
 
   const Gpt2Model& model_;
   const TraceInput& input_;
@@ -313,12 +312,12 @@ KvCache Tracer::PrefixCache(int64_t token, int64_t restorations, int64_t first_l
   return cache;
 }
 
-// Patches for one restoration whose S rows start at `first_row`; the
-// forward runs from the cell's token, so it sits at position 0.
-void Tracer::AddRestoration(const Cell& cell, int64_t first_row,
+// Patches for one restoration whose S rows start at `first_row`, in a
+// forward over positions [first_position, T).
+void Tracer::AddRestoration(const Cell& cell, int64_t first_row, int64_t first_position,
                             std::map<HookAddress, Patch>& patches) const {
   std::vector<Site> sites;
-  for (int64_t s = 0; s < S_; ++s) sites.push_back({first_row + s, 0});
+  for (int64_t s = 0; s < S_; ++s) sites.push_back({first_row + s, cell.token - first_position});
   auto restore = [&](HookPoint point, int64_t layer, torch::Tensor values) {
     Patch& patch = patches[{point, layer}];
     patch.sites.insert(patch.sites.end(), sites.begin(), sites.end());
@@ -352,13 +351,20 @@ int64_t Tracer::StartLayer(const std::vector<Cell>& cells) const {
   return first;
 }
 
-// Splits one token's cells into forwards: sorted by first restored layer,
-// cut into consecutive groups (each at most max_batch_rows) that minimise
-//   sum over groups of (L - start) x (block overhead + rows x (T - t) x block MACs)
-//                       + rows x LM-head MACs,
-// by dynamic programming (at most 3 L cells per token).
-std::vector<std::vector<Cell>> Tracer::PlanForwards(int64_t token, std::vector<Cell> cells) const {
+// Groups the cells into forwards. A forward over a group runs positions
+// [p, T) from its earliest token p (on the corrupted prefix's KV cache) and
+// blocks [f, L) from its earliest restored layer f; positions and blocks a
+// cell does not restore compute the corrupted run again, so any grouping
+// gives the same scores. Cells sorted by (token, first restored layer) are
+// cut into consecutive groups of at most max_batch_rows rows minimising
+//   sum over groups of (L - f) x (block overhead + rows x (T - p) x block MACs)
+//                      + rows x LM-head MACs + 2 x block overhead,
+// by dynamic programming: deep, wide models get per-token forwards that
+// start late; small ones a few large forwards across tokens, where the
+// per-forward overhead dominates.
+std::vector<std::vector<Cell>> Tracer::PlanForwards(std::vector<Cell> cells) const {
   std::stable_sort(cells.begin(), cells.end(), [&](const Cell& a, const Cell& b) {
+    if (a.token != b.token) return a.token < b.token;
     return FirstRestoredLayer(a) < FirstRestoredLayer(b);
   });
   const auto n = static_cast<int64_t>(cells.size());
@@ -366,20 +372,20 @@ std::vector<std::vector<Cell>> Tracer::PlanForwards(int64_t token, std::vector<C
   const double C = static_cast<double>(model_.config().n_embd);
   const double block_macs = 12.0 * C * C + 2.0 * C * static_cast<double>(T_);
   const double head_macs = C * static_cast<double>(model_.config().vocab_size);
-  const double length = static_cast<double>(T_ - token);
-  auto group_cost = [&](int64_t begin, int64_t end) {  // cells [begin, end)
-    const std::vector<Cell> group(cells.begin() + begin, cells.begin() + end);
-    const double blocks = static_cast<double>(L_ - StartLayer(group));
-    const double rows = static_cast<double>((end - begin) * S_);
-    return blocks * (options_.block_overhead_macs + rows * length * block_macs) +
-           rows * head_macs;
-  };
+  const double overhead = options_.block_overhead_macs;
   std::vector<double> best(n + 1, std::numeric_limits<double>::infinity());
   std::vector<int64_t> cut(n + 1, 0);
   best[0] = 0;
   for (int64_t end = 1; end <= n; ++end) {
-    for (int64_t begin = std::max<int64_t>(0, end - per_forward); begin < end; ++begin) {
-      const double cost = best[begin] + group_cost(begin, end);
+    int64_t first_layer = L_;
+    for (int64_t begin = end - 1; begin >= std::max<int64_t>(0, end - per_forward); --begin) {
+      first_layer = std::min(first_layer, keep_resid_ ? FirstRestoredLayer(cells[begin]) : 0);
+      const double rows = static_cast<double>((end - begin) * S_);
+      const double length = static_cast<double>(T_ - cells[begin].token);
+      const double cost = best[begin] +
+                          static_cast<double>(L_ - first_layer) *
+                              (overhead + rows * length * block_macs) +
+                          rows * head_macs + 2.0 * overhead;
       if (cost < best[end]) {
         best[end] = cost;
         cut[end] = begin;
@@ -393,11 +399,13 @@ std::vector<std::vector<Cell>> Tracer::PlanForwards(int64_t token, std::vector<C
   return forwards;
 }
 
-// Scores of `cells` (all at `token`), in order, from one forward.
-absl::StatusOr<std::vector<double>> Tracer::RunRestorations(int64_t token,
-                                                            const std::vector<Cell>& cells) {
+// Scores of `cells`, in order, from one forward over positions from their
+// earliest token on.
+absl::StatusOr<std::vector<double>> Tracer::RunRestorations(const std::vector<Cell>& cells) {
   RETURN_IF_ERROR(BeforeForward());
   const auto R = static_cast<int64_t>(cells.size());
+  int64_t token = T_;
+  for (const Cell& cell : cells) token = std::min(token, cell.token);
   const int64_t rows = R * S_, length = T_ - token;
   torch::Tensor tokens = tokens_.narrow(1, token, length).expand({rows, length}).contiguous();
   // Every restored value sits at a layer >= first: blocks before it compute
@@ -408,7 +416,7 @@ absl::StatusOr<std::vector<double>> Tracer::RunRestorations(int64_t token,
     interventions.Add({HookPoint::kEmbed, 0}, {}, NoiseFrom(token).repeat({R, 1, 1}));
   }
   std::map<HookAddress, Patch> patches;
-  for (int64_t i = 0; i < R; ++i) AddRestoration(cells[i], i * S_, patches);
+  for (int64_t i = 0; i < R; ++i) AddRestoration(cells[i], i * S_, token, patches);
   for (auto& [address, patch] : patches) {
     interventions.Replace(address, std::move(patch.sites), torch::cat(patch.values));
   }
@@ -446,12 +454,10 @@ absl::StatusOr<TraceResult> Tracer::Run() {
     }
   }
   keep_resid_ = L_ > 1 && (L_ - 1) * S_ * T_ * C <= kMaxKeptResidualElements;
-  std::vector<std::vector<std::vector<Cell>>> plan(T_);
-  planned_forwards_ = 2;
-  for (int64_t t = 0; t < T_; ++t) {
-    plan[t] = PlanForwards(t, by_token[t]);
-    planned_forwards_ += static_cast<int64_t>(plan[t].size());
-  }
+  std::vector<Cell> to_run;
+  for (const auto& cells : by_token) to_run.insert(to_run.end(), cells.begin(), cells.end());
+  const std::vector<std::vector<Cell>> plan = PlanForwards(std::move(to_run));
+  planned_forwards_ = 2 + static_cast<int64_t>(plan.size());
 
   RETURN_IF_ERROR(RunClean());
   RETURN_IF_ERROR(RunCorrupted());
@@ -461,12 +467,10 @@ absl::StatusOr<TraceResult> Tracer::Run() {
     result.scores.push_back({kind, std::vector<std::vector<double>>(T_, std::vector<double>(L_))});
   }
   for (const Cell& cell : skipped) result.scores[cell.grid].values[cell.token][cell.layer] = low_;
-  for (int64_t t = 0; t < T_; ++t) {
-    for (const std::vector<Cell>& chunk : plan[t]) {
-      ASSIGN_OR_RETURN(std::vector<double> scores, RunRestorations(t, chunk));
-      for (size_t i = 0; i < chunk.size(); ++i) {
-        result.scores[chunk[i].grid].values[chunk[i].token][chunk[i].layer] = scores[i];
-      }
+  for (const std::vector<Cell>& chunk : plan) {
+    ASSIGN_OR_RETURN(std::vector<double> scores, RunRestorations(chunk));
+    for (size_t i = 0; i < chunk.size(); ++i) {
+      result.scores[chunk[i].grid].values[chunk[i].token][chunk[i].layer] = scores[i];
     }
   }
 

@@ -9,18 +9,18 @@
 // What is batched (the paper's code runs one batch of S + 1 rows over the
 // whole prompt per (kind, t, l), about 3 T L forwards):
 //  - the clean run happens once, and so does the corrupted run;
-//  - restorations at the same token t share forwards: rows are
-//    restorations x samples, up to TraceOptions::max_batch_rows per forward;
-//  - positions before t cannot change when restoring at t, so those forwards
-//    start at t on a KV cache of the corrupted prefix [0, t);
-//  - blocks before the first restored layer compute exactly the corrupted
-//    run, so a forward starts at that layer from the corrupted run's hidden
-//    state (Gpt2Model's start_layer). A token's restorations are sorted by
-//    first restored layer and cut into forwards by a small dynamic programme
-//    over a cost model (blocks run x rows x positions x block MACs + a fixed
-//    cost per block and forward, TraceOptions::block_overhead_macs): deep,
-//    wide models get many forwards that each start late; tiny models keep a
-//    few large ones, where per-forward overhead dominates;
+//  - many restorations share a forward: rows are restorations x samples, up
+//    to TraceOptions::max_batch_rows per forward;
+//  - positions before a forward's earliest restored token t cannot change,
+//    so it starts at t on a KV cache of the corrupted prefix [0, t);
+//  - blocks before its earliest restored layer compute exactly the
+//    corrupted run, so it starts at that layer from the corrupted run's
+//    hidden state (Gpt2Model's start_layer);
+//  - which restorations share a forward is planned by a small dynamic
+//    programme over a cost model (blocks run x rows x positions x block MACs,
+//    plus TraceOptions::block_overhead_macs per block and forward): deep,
+//    wide models get per-token forwards that start late, small models a few
+//    large forwards across tokens;
 //  - cells that cannot change p(o) are not run at all and score exactly low:
 //    tokens before the subject (clean = corrupted there), and a restoration
 //    confined to the last layer at a token other than the last.
