@@ -188,14 +188,14 @@ void BenchEngine(const char* name, Engine& engine, int64_t layer, int new_tokens
   compare.prompts = prompts;
   compare.max_new_tokens = new_tokens;
   compare.ignore_eos = true;
-  TimePair("generations: 2 Generate vs Compare", reps, generate_both,
+  TimePair("generations: Generate per prompt x variant", reps, generate_both,
            [&] { OrDie(engine.Compare(compare), "compare"); });
 
   TextCompareRequest full = compare;
   full.targets = targets;
   full.top_k = 5;
   full.kl = true;
-  TimePair("+ 2 targets, top-5, KL: 2 Gen + 2 Score vs Compare", reps,
+  TimePair("+ 2 targets, top-5, KL: + Score per prompt x var.", reps,
            [&] {
              generate_both();
              score_both();
