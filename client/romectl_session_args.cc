@@ -38,7 +38,9 @@ ABSL_FLAG(std::string, corpus, "",
           "stats: text file or directory on the server (empty = the model's stats corpus)");
 ABSL_FLAG(int64_t, max_tokens, 0, "stats: use the corpus's first N tokens (0 = all)");
 ABSL_FLAG(bool, recompute, false, "stats: ignore cached statistics");
-ABSL_FLAG(bool, progress, true, "stats: draw a progress bar on stderr (--noprogress to hide)");
+ABSL_FLAG(bool, progress, true,
+          "stats, edit: draw a progress bar on stderr while statistics are computed "
+          "(--noprogress to hide)");
 
 namespace romed::client {
 namespace {
@@ -128,6 +130,7 @@ absl::StatusOr<EditInvocation> BuildEdit(const std::set<absl::string_view>& seen
   rewrite->set_target_new(absl::GetFlag(FLAGS_target));
   rewrite->set_target_true(absl::GetFlag(FLAGS_target_true));
   ASSIGN_OR_RETURN(*edit.mutable_hparams(), BuildRomeHyperparameters(seen));
+  inv.progress = absl::GetFlag(FLAGS_progress);
   return inv;
 }
 
@@ -191,7 +194,7 @@ const std::vector<FlagSpec>& SessionFlagSpecs() {
       {"corpus", "PATH", false, {Command::kStats}},
       {"max_tokens", "N", false, {Command::kStats}},
       {"recompute", "", false, {Command::kStats}},
-      {"progress", "", false, {Command::kStats}},
+      {"progress", "", false, {Command::kStats, Command::kEdit}},
   };
   return *kFlags;
 }

@@ -1,5 +1,7 @@
 #include "client/romectl_session_commands.h"
 
+#include <optional>
+
 #include "client/romectl_commands.h"
 #include "client/romectl_format.h"
 #include "client/romectl_session_format.h"
@@ -68,6 +70,41 @@ int RunStats(const Invocation& inv, const RomedClient& client, const CallOptions
   return Print(inv, last, FormatStatsResult, out, err);
 }
 
+// Edit computes missing covariance statistics inside a unary call, with no
+// progress to show. When the layer is known (--layer, or the site stored
+// for the model), romectl first asks for them through ComputeStats (the
+// same cache Edit reads; instant when present) and draws its progress bar.
+int RunEdit(const Invocation& inv, const RomedClient& client, const CallOptions& call,
+            std::ostream& out, std::ostream& err) {
+  const romed::v1::RomeHyperparameters& hparams = inv.editing.edit.hparams();
+  if (inv.editing.progress && !hparams.identity_covariance()) {
+    std::optional<int32_t> layer;
+    if (hparams.has_layer()) {
+      layer = hparams.layer();
+    } else if (absl::StatusOr<romed::v1::ModelInfo> info = client.GetModelInfo(call);
+               info.ok() && info->has_edit_site()) {
+      layer = info->edit_site().layer();
+    }
+    if (layer.has_value()) {
+      romed::v1::ComputeStatsRequest stats;
+      stats.set_layer(*layer);
+      bool drew = false;
+      auto on_progress = [&](const romed::v1::ComputeStatsProgress& progress) {
+        if (!progress.cached()) {
+          err << "\r" << FormatProgressBar(progress) << std::flush;
+          drew = true;
+        }
+        return true;
+      };
+      // Errors (a bad layer, a missing corpus) are left to Edit, which
+      // reports them with the edit's context.
+      (void)client.ComputeStats(stats, on_progress, call);
+      if (drew) err << "\n";
+    }
+  }
+  return Print(inv, client.Edit(inv.editing.edit, call), FormatEditResponse, out, err);
+}
+
 }  // namespace
 
 bool IsEditingCommand(Command command) {
@@ -81,7 +118,7 @@ int RunEditingCommand(const Invocation& inv, const RomedClient& client, const Ca
     case Command::kSession:
       return RunSession(inv, client, call, out, err);
     case Command::kEdit:
-      return Print(inv, client.Edit(inv.editing.edit, call), FormatEditResponse, out, err);
+      return RunEdit(inv, client, call, out, err);
     case Command::kRevert:
       return Print(inv, client.Revert(inv.editing.revert, call), FormatRevert, out, err);
     case Command::kEdits:

@@ -21,7 +21,7 @@ struct EditInvocation {
   romed::v1::EditRequest edit;                  // edit
   romed::v1::RevertRequest revert;              // revert
   romed::v1::ComputeStatsRequest stats;         // stats
-  bool progress = true;                         // stats: progress bar on stderr
+  bool progress = true;                         // stats, edit: progress bar on stderr
 };
 
 }  // namespace romed::client

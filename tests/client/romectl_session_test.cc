@@ -266,9 +266,11 @@ class FakeEditor final : public romed::v1::ModelEditor::Service {
     progress.set_layer(request->layer());
     progress.set_corpus_path("c.txt");
     writer->Write(progress);
+    stats_layers.push_back(request->layer());
     return grpc::Status::OK;
   }
   romed::v1::EditRequest last_edit;
+  std::vector<int> stats_layers;  // layers ComputeStats was asked for
 };
 
 class SessionCommandsTest : public ::testing::Test {
@@ -316,6 +318,29 @@ TEST_F(SessionCommandsTest, EditSendsTheRewriteAndPrintsTheResult) {
   const nlohmann::json json = nlohmann::json::parse(out_.str());
   EXPECT_EQ(json["edit"]["rewrites"][0]["fact_token"], "last");
   EXPECT_EQ(json["edit"]["hyperparameters"]["site_source"], "tracing");
+}
+
+// With a known layer, edit first fetches (or computes) the statistics through
+// ComputeStats and draws its progress; without one (no --layer, no stored
+// site: GetModelInfo is unimplemented here) or with --noprogress or C = I it
+// leaves them to Edit.
+TEST_F(SessionCommandsTest, EditWithALayerShowsStatisticsProgressFirst) {
+  EXPECT_EQ(Run({"edit", "--session=s-1", "--prompt={} x", "--subject=a", "--target=b",
+                 "--layer=2"}),
+            kExitOk);
+  EXPECT_EQ(editor_.stats_layers, std::vector<int>{2});
+  EXPECT_THAT(err_.str(), HasSubstr("100/100 tokens"));
+  EXPECT_EQ(out_.str(), FormatEditResponse(SampleEdit()));
+  EXPECT_EQ(editor_.last_edit.hparams().layer(), 2);
+  for (const char* quiet : {"--noprogress", "--identity_covariance"}) {
+    EXPECT_EQ(Run({"edit", "--session=s-1", "--prompt={} x", "--subject=a", "--target=b",
+                   "--layer=2", quiet}),
+              kExitOk);
+    EXPECT_EQ(err_.str(), "") << quiet;
+  }
+  EXPECT_EQ(Run({"edit", "--session=s-1", "--prompt={} x", "--subject=a", "--target=b"}),
+            kExitOk);
+  EXPECT_EQ(editor_.stats_layers, std::vector<int>{2});
 }
 
 TEST_F(SessionCommandsTest, ServerErrorsExitOneWithTheCode) {
