@@ -21,7 +21,9 @@
 #include "server/core/status_macros.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "romed's gRPC address, HOST:PORT");
-ABSL_FLAG(bool, json, false, "print exactly one JSON object instead of text for people");
+ABSL_FLAG(bool, json, false,
+          "print exactly one JSON object instead of text for people; eval also takes "
+          "--json=PATH: write its JSON report to PATH");
 ABSL_FLAG(double, timeout_s, 60, "deadline of each RPC, in seconds");
 ABSL_FLAG(std::string, text, "", "the text to tokenize (UTF-8, may be empty)");
 ABSL_FLAG(std::string, prompt, "", "the prompt (non-empty UTF-8)");
@@ -30,7 +32,8 @@ ABSL_FLAG(int64_t, max_new_tokens, 0, "tokens to generate; 0 = the server's defa
 ABSL_FLAG(float, temperature, 0, "sampling temperature; 0 = greedy");
 ABSL_FLAG(int64_t, top_k, 0, "sample from the k most likely tokens; 0 = no limit");
 ABSL_FLAG(float, top_p, 0, "nucleus mass in (0, 1]; 0 = 1");
-ABSL_FLAG(uint64_t, seed, 0, "seed of the request's random generator");
+ABSL_FLAG(uint64_t, seed, 0,
+          "seed of the request's random generator (eval: of the sampled generations for GE)");
 ABSL_FLAG(std::vector<std::string>, stop, {},
           "stop when the text contains this; repeat the flag for several (commas are literal)");
 ABSL_FLAG(bool, ignore_eos, false, "keep generating past the end-of-text token");

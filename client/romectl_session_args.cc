@@ -32,7 +32,9 @@ ABSL_FLAG(float, clamp_norm_factor, 4, "edit: clamp of ||delta|| relative to ||v
 ABSL_FLAG(bool, original_key_form, false,
           "edit: the released code's key in the update instead of r-ROME's consistent key");
 ABSL_FLAG(bool, identity_covariance, false, "edit: C = I instead of covariance statistics");
-ABSL_FLAG(int64_t, n, 1, "revert: how many edits to pop off the top");
+ABSL_FLAG(int64_t, n, 1,
+          "revert: how many edits to pop off the top; trace --facts: facts to trace; eval: "
+          "evaluate the first N good records (unset = all)");
 ABSL_FLAG(int64_t, to, 0, "revert: keep edits up to this id, remove the later ones (0 = all)");
 ABSL_FLAG(std::string, corpus, "",
           "stats: text file or directory on the server (empty = the model's stats corpus)");

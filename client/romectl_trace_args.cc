@@ -21,7 +21,9 @@ ABSL_FLAG(std::string, answer, "",
           "top-1 token");
 ABSL_FLAG(std::string, sever, "none",
           "trace: none, mlp or attn: freeze later MLP/attention outputs at the restored token");
-ABSL_FLAG(std::string, svg, "", "trace: also write the heatmaps as an SVG file here");
+ABSL_FLAG(std::string, svg, "",
+          "trace: also write the heatmaps as an SVG file here; eval --sequential: the plot of "
+          "scores and retention against the number of edits");
 ABSL_FLAG(std::string, facts, "",
           "trace: average over known facts: a known_1000-style JSON file, or 'model' for the "
           "server model's own");
