@@ -11,6 +11,7 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 
+#include "google/protobuf/descriptor.h"
 #include "server/model/scorer.h"
 #include "server/service/rpc_availability.h"
 #include "tests/service/grpc_status_matchers.h"
@@ -70,7 +71,12 @@ TEST_F(ServiceTest, GetModelInfoReportsModelLimitsAndRpcStatus) {
   EXPECT_EQ(info.rpc_status().at("Generate"), "available");
   EXPECT_EQ(info.rpc_status().at("Score"), "available");
   EXPECT_EQ(info.rpc_status().at("Edit"), "available");
-  EXPECT_EQ(info.rpc_status().size(), 17u);
+  EXPECT_EQ(info.rpc_status().at("Compare"), "available");
+  // One entry per RPC of the service.
+  const google::protobuf::ServiceDescriptor* service =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName("romed.v1.ModelEditor");
+  ASSERT_NE(service, nullptr);
+  EXPECT_EQ(info.rpc_status().size(), static_cast<size_t>(service->method_count()));
 }
 
 TEST_F(ServiceTest, TokenizeReturnsIdsAndTokens) {
