@@ -19,6 +19,8 @@
 //    medians over --reps repetitions, after one warm-up of each.
 //  - gpt2-medium shape: 24 layers, C 1024, M 4096, V 50257, random weights,
 //    a byte-level tokenizer padded to 50257 ids (as edit_bench).
+//  - Then the decode time per step of GenerateBatch alone: 1 row, 2 rows on
+//    the base model, 2 rows on different edit views (Compare's decode).
 // Target (issue #6): Compare <= 0.6x the two Generate calls.
 #include <torch/torch.h>
 
@@ -148,6 +150,36 @@ void TimePair(const char* what, int reps, const std::function<void()>& baseline,
               c / b <= 0.6 ? "" : "  (target <= 0.6 not met)");
 }
 
+// Where a Compare's decode time goes: one GenerateBatch of 1 row, of 2 rows
+// on the base model, and of 2 rows on different edit views (Compare's A/B).
+void TimeDecodeRows(Engine& engine, const std::string& session, const std::string& prompt,
+                    int new_tokens, int reps) {
+  // Non-owning shared_ptrs (aliasing constructor): the engine outlives the generator.
+  Generator generator(std::shared_ptr<const Gpt2Model>(std::shared_ptr<const Gpt2Model>(),
+                                                       &engine.model()),
+                      std::shared_ptr<const Gpt2Tokenizer>(std::shared_ptr<const Gpt2Tokenizer>(),
+                                                           &engine.tokenizer()));
+  romed::GenerateRequest base;
+  base.prompt_ids = OrDie(engine.Tokenize(prompt), "tokenize").ids;
+  base.max_new_tokens = new_tokens;
+  base.stop_at_eos = false;
+  romed::GenerateRequest edited = base;
+  edited.edits = OrDie(engine.SessionView(session), "session view");
+  const std::vector<std::pair<const char*, std::vector<romed::GenerateRequest>>> cases = {
+      {"1 row", {base}}, {"2 rows, base model", {base, base}}, {"2 rows, base + edited", {base, edited}}};
+  std::printf("  decode (GenerateBatch, %d tokens):", new_tokens);
+  for (const auto& [what, rows] : cases) {
+    std::vector<double> times;
+    for (int r = 0; r <= reps; ++r) {
+      const Clock::time_point t = Clock::now();
+      OrDie(generator.GenerateBatch(rows), "generate batch");
+      if (r > 0) times.push_back(Since(t));
+    }
+    std::printf("  %s %.2f ms/step;", what, 1e3 * Median(times) / new_tokens);
+  }
+  std::printf("\n");
+}
+
 void BenchEngine(const char* name, Engine& engine, int64_t layer, int new_tokens, int reps,
                  int num_prompts) {
   const std::string session = SessionWithOneDelta(engine, layer);
@@ -201,6 +233,7 @@ void BenchEngine(const char* name, Engine& engine, int64_t layer, int new_tokens
              score_both();
            },
            [&] { OrDie(engine.Compare(full), "compare"); });
+  TimeDecodeRows(engine, session, prompts[0], new_tokens, reps);
 }
 
 EngineOptions BenchEngineOptions() {
