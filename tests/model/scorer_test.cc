@@ -124,5 +124,52 @@ TEST_F(ScorerTest, InvalidInputsAreRejectedNamingTheProblem) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("context")));
 }
 
+// ScoreRows: rows of different prompts, each on its own view (base, edit_ or
+// a second view), in one forward, equal the direct forward of each row alone.
+TEST_F(ScorerTest, MixedRowsMatchADirectForwardOfEachRowOnItsView) {
+  torch::manual_seed(11);
+  const Gpt2Config& config = model_->config();
+  const std::shared_ptr<const EditView> other = EditView::Build(
+      {{1, torch::randn({config.mlp_width()}), torch::randn({config.n_embd})}}, model_->device(),
+      model_->dtype());
+  const std::vector<std::shared_ptr<const EditView>> views = {edit_, other};
+  const std::vector<int64_t> short_prompt = {72, 105};
+  std::vector<ScoreRow> rows;
+  for (int view : {-1, 0, 1}) {
+    for (size_t c = 0; c < kContinuations.size(); ++c) {
+      rows.push_back({c % 2 == 0 ? kPrompt : short_prompt, kContinuations[c], view});
+    }
+    rows.push_back({kPrompt, {}, view});  // only the next-token distribution
+  }
+  ASSERT_OK_AND_ASSIGN(std::vector<RowScore> scores, ScoreRows(*model_, rows, views, true));
+  ASSERT_THAT(scores, SizeIs(rows.size()));
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const std::shared_ptr<const EditView> view = rows[r].view < 0 ? nullptr : views[rows[r].view];
+    const std::vector<float> expected =
+        DirectLogprobs(rows[r].prompt_ids, rows[r].continuation_ids, view);
+    ASSERT_THAT(scores[r].score.token_logprobs, SizeIs(expected.size()));
+    for (size_t i = 0; i < expected.size(); ++i) {
+      EXPECT_NEAR(scores[r].score.token_logprobs[i], expected[i], 1e-5) << "row " << r;
+    }
+    // The next-token distribution after the prompt, at a few tokens.
+    ASSERT_EQ(scores[r].next_token_logprobs.numel(), config.vocab_size);
+    for (int64_t v : {int64_t{0}, int64_t{32}, config.vocab_size - 1}) {
+      const std::vector<float> direct = DirectLogprobs(rows[r].prompt_ids, {v}, view);
+      EXPECT_NEAR(scores[r].next_token_logprobs[v].item<float>(), direct[0], 1e-5) << "row " << r;
+    }
+  }
+}
+
+TEST_F(ScorerTest, MixedRowsRejectBadRowsNamingThem) {
+  EXPECT_THAT(ScoreRows(*model_, {}, {}, false),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no rows")));
+  EXPECT_THAT(ScoreRows(*model_, {{kPrompt, {1}, -1}, {{}, {1}, -1}}, {}, false),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("row 1: prompt is empty")));
+  EXPECT_THAT(ScoreRows(*model_, {{kPrompt, {1}, 1}}, {edit_}, false),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("row 0 names edit view 1 of 1")));
+  EXPECT_THAT(ScoreRows(*model_, {{kPrompt, {300}, -1}}, {}, false),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("vocabulary")));
+}
+
 }  // namespace
 }  // namespace romed
