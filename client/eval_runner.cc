@@ -168,27 +168,42 @@ class EvalRunner::Run_ {
     return prompt_tokens_[prompt] = tokens.ids_size();
   }
 
-  absl::Status Generate(const CounterFactCase& c, const std::string& session,
-                        CaseMeasurement* m) {
-    int64_t length = std::min(options_.gen_length, report_.model.context_length());
+  // The case's generation requests: `gen_length` tokens with the prompt
+  // (capped at the context and the server's limit), sampled as the reference.
+  absl::StatusOr<std::vector<romed::v1::GenerateRequest>> GenerationRequests(
+      const CounterFactCase& c, const std::string& session) {
+    const int64_t length = std::min(options_.gen_length, report_.model.context_length());
+    const int64_t limit = report_.model.limits().max_new_tokens();
+    std::vector<romed::v1::GenerateRequest> requests;
     for (size_t i = 0; i < c.generation_prompts.size(); ++i) {
       const std::string& prompt = c.generation_prompts[i];
       ASSIGN_OR_RETURN(const int64_t prompt_tokens, PromptTokens(prompt));
       int64_t new_tokens = length - prompt_tokens;
-      const int64_t limit = report_.model.limits().max_new_tokens();
       if (limit > 0) new_tokens = std::min(new_tokens, limit);
       if (new_tokens <= 0) continue;
-      romed::v1::GenerateRequest request;
+      romed::v1::GenerateRequest& request = requests.emplace_back();
       request.set_prompt(prompt);
       request.set_max_new_tokens(new_tokens);
       request.mutable_sampling()->set_temperature(1.0f);
       request.mutable_sampling()->set_top_k(5);
-      request.mutable_sampling()->set_seed(options_.seed + static_cast<uint64_t>(c.case_id) * 1009 +
-                                           i);
+      request.mutable_sampling()->set_seed(options_.seed +
+                                           static_cast<uint64_t>(c.case_id) * 1009 + i);
       request.set_ignore_eos(true);
       request.set_session_id(session);
-      ASSIGN_OR_RETURN(romed::v1::GenerateResponse reply, client_.Generate(request, call_));
-      m->generations.push_back(CleanGeneration(prompt + reply.text()));
+    }
+    return requests;
+  }
+
+  // One request at a time: concurrent Generate calls that each fill the
+  // context are batched by the server and fail there (INTERNAL "64 cached +
+  // 1 new positions exceed the context of 64" on the fact model).
+  absl::Status Generate(const CounterFactCase& c, const std::string& session,
+                        CaseMeasurement* m) {
+    ASSIGN_OR_RETURN(const std::vector<romed::v1::GenerateRequest> requests,
+                     GenerationRequests(c, session));
+    for (const romed::v1::GenerateRequest& request : requests) {
+      ASSIGN_OR_RETURN(const romed::v1::GenerateResponse reply, client_.Generate(request, call_));
+      m->generations.push_back(CleanGeneration(request.prompt() + reply.text()));
       m->entropies.push_back(GenerationEntropy(m->generations.back()));
     }
     return absl::OkStatus();
