@@ -10,7 +10,7 @@
 // Prints forwards, batch sizes, times, the speed-up and max |score diff|.
 //
 //   trace_bench [--layers=2] [--threads=2] [--samples=10] [--max_batch_rows=256]
-//               [--profile=0] [--reference=1] [--repeats=2]
+//               [--profile=0] [--reference=1] [--repeats=2] [--block_overhead_macs=X]
 // Batched times are the best of --repeats runs (the machine is shared).
 #include <algorithm>
 #include <chrono>
@@ -52,6 +52,7 @@ struct BenchOptions {
   bool profile = false;          // print the time of every batched forward
   bool reference = true;         // run the reference loop (--reference=0: batched only)
   int repeats = 2;               // batched traces: best of this many runs
+  double block_overhead_macs = -1;  // TraceOptions::block_overhead_macs; < 0: its default
 };
 
 BenchOptions ParseFlags(int argc, char** argv) {
@@ -72,6 +73,8 @@ BenchOptions ParseFlags(int argc, char** argv) {
       options.profile = std::atoi(v) != 0;
     } else if (const char* v = value("--reference=")) {
       options.reference = std::atoi(v) != 0;
+    } else if (const char* v = value("--block_overhead_macs=")) {
+      options.block_overhead_macs = std::atof(v);
     } else if (const char* v = value("--repeats=")) {
       options.repeats = std::max(1, std::atoi(v));
     } else if (const char* v = value("--max_batch_rows=")) {
@@ -90,6 +93,7 @@ void Compare(const std::string& name, const Gpt2Model& model, const TraceInput& 
   TraceOptions options;
   options.samples = bench.samples;
   options.max_batch_rows = bench.max_batch_rows;
+  if (bench.block_overhead_macs >= 0) options.block_overhead_macs = bench.block_overhead_macs;
   options.noise = {NoiseScale::Mode::kAbsolute, 0.0};
   auto std = VocabularyEmbeddingStd(model);
   options.noise.value = 3.0 * std.value();
@@ -108,49 +112,48 @@ void Compare(const std::string& name, const Gpt2Model& model, const TraceInput& 
     forward.last_position_logits = true;
     model.Forward({tokens, torch::Tensor()}, forward);
   }
-  Clock::time_point start = Clock::now();
-  Clock::time_point last = start;
-  if (bench.profile) {
-    options.progress = [&](int64_t done, int64_t total) {
-      std::printf("  forward %lld/%lld: %.3f s\n", static_cast<long long>(done),
-                  static_cast<long long>(total), SecondsSince(last));
-      last = Clock::now();
-    };
-  }
-  auto batched = CausalTrace(model, input, options);
-  double batched_s = SecondsSince(start);
-  options.progress = nullptr;
-  for (int run = 1; run < bench.repeats && batched.ok(); ++run) {  // best of --repeats
+  // The same batching with every forward starting at the embedding and at
+  // most max_batch_rows per forward (block_overhead_macs huge: the fewest
+  // forwards), timed interleaved with the planned trace (the machine's load
+  // drifts), best of --repeats each.
+  TraceOptions fewest = options;
+  fewest.block_overhead_macs = 1e30;
+  absl::StatusOr<TraceResult> batched = absl::UnknownError("not run");
+  absl::StatusOr<TraceResult> joined = absl::UnknownError("not run");
+  double batched_s = 1e30, joined_s = 1e30;
+  for (int run = 0; run < bench.repeats; ++run) {
+    Clock::time_point start = Clock::now();
+    joined = CausalTrace(model, input, fewest);
+    joined_s = std::min(joined_s, SecondsSince(start));
     start = Clock::now();
+    Clock::time_point last = start;
+    if (bench.profile && run == 0) {
+      options.progress = [&](int64_t done, int64_t total) {
+        std::printf("  forward %lld/%lld: %.3f s\n", static_cast<long long>(done),
+                    static_cast<long long>(total), SecondsSince(last));
+        last = Clock::now();
+      };
+    } else {
+      options.progress = nullptr;
+    }
     batched = CausalTrace(model, input, options);
     batched_s = std::min(batched_s, SecondsSince(start));
+    if (!batched.ok()) break;
   }
   if (!batched.ok()) {
     std::printf("batched trace failed: %s\n", batched.status().ToString().c_str());
     return;
   }
-  // The same batching with every forward starting at the embedding (no
-  // late starts: TraceOptions::block_overhead_macs huge), to show what
-  // starting at the first restored layer saves.
-  TraceOptions from_embedding = options;
-  from_embedding.block_overhead_macs = 1e30;
-  from_embedding.progress = nullptr;
-  absl::StatusOr<TraceResult> joined = absl::UnknownError("not run");
-  double joined_s = 1e30;
-  for (int run = 0; run < bench.repeats; ++run) {
-    start = Clock::now();
-    joined = CausalTrace(model, input, from_embedding);
-    joined_s = std::min(joined_s, SecondsSince(start));
-  }
   if (joined.ok()) {
-    std::printf("batched, every forward from the embedding: %lld forwards, %.2f s (late starts "
-                "save %.2fx)\n",
-                static_cast<long long>(joined->cost.forwards), joined_s, joined_s / batched_s);
+    std::printf("fewest forwards, all from the embedding: %lld forwards, %lld token-rows, %.2f s "
+                "(the planned trace is %.2fx faster)\n",
+                static_cast<long long>(joined->cost.forwards),
+                static_cast<long long>(joined->cost.token_rows), joined_s, joined_s / batched_s);
   }
   torch::Tensor noise = SubjectNoise(bench.samples, input.subject_end - input.subject_begin,
                                      model.config().n_embd, options.noise.value, options.seed,
                                      torch::TensorOptions().dtype(model.dtype()));
-  start = Clock::now();
+  Clock::time_point start = Clock::now();
   int64_t reference_forwards = 0, reference_rows = 0;
   double max_diff = 0;
   for (const ScoreGrid& grid : batched->scores) {

@@ -306,6 +306,9 @@ class BatchDecoder {
   absl::Status SampleActiveRows(const torch::Tensor& logits) {
     for (size_t i = 0; i < active_.size(); ++i) {
       RowState& row = rows_[active_[i]];
+      if (row.result.ids.empty() && row.request->keep_first_logprobs) {
+        row.result.first_logprobs = torch::log_softmax(logits[i], -1);
+      }
       const SampledToken token = SampleToken(logits[i], row.request->sampling, row.rng);
       RETURN_IF_ERROR(AcceptToken(row, token));
     }
@@ -394,9 +397,40 @@ absl::StatusOr<std::vector<GenerateResult>> Generator::GenerateBatch(
     const std::vector<TokenCallback>& callbacks) const {
   RETURN_IF_ERROR(ValidateBatch(requests, callbacks, model_->config()));
   if (requests.empty()) return std::vector<GenerateResult>{};
+  // Rows are left-padded to the longest prompt and decode for the most new
+  // tokens, so a batch needs max(prompt) + max(max_new_tokens) positions:
+  // requests that each fit the context may not fit together. Split them (in
+  // order) into groups that do, each run as its own batch.
+  const int64_t context = model_->config().n_positions;
+  std::vector<std::vector<size_t>> groups;
+  int64_t longest_prompt = 0, most_new = 0;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const int64_t prompt = static_cast<int64_t>(requests[i].prompt_ids.size());
+    const int64_t fresh = requests[i].max_new_tokens;
+    if (groups.empty() || std::max(longest_prompt, prompt) + std::max(most_new, fresh) > context) {
+      groups.emplace_back();
+      longest_prompt = most_new = 0;
+    }
+    groups.back().push_back(i);
+    longest_prompt = std::max(longest_prompt, prompt);
+    most_new = std::max(most_new, fresh);
+  }
   return GuardTorch("generate", [&]() -> absl::StatusOr<std::vector<GenerateResult>> {
     c10::InferenceMode inference_mode;
-    return BatchDecoder(*model_, *tokenizer_, requests, callbacks).Run();
+    if (groups.size() == 1) return BatchDecoder(*model_, *tokenizer_, requests, callbacks).Run();
+    std::vector<GenerateResult> results(requests.size());
+    for (const std::vector<size_t>& group : groups) {
+      std::vector<GenerateRequest> part;
+      std::vector<TokenCallback> part_callbacks;
+      for (size_t i : group) {
+        part.push_back(requests[i]);
+        if (!callbacks.empty()) part_callbacks.push_back(callbacks[i]);
+      }
+      ASSIGN_OR_RETURN(std::vector<GenerateResult> done,
+                       BatchDecoder(*model_, *tokenizer_, part, part_callbacks).Run());
+      for (size_t k = 0; k < group.size(); ++k) results[group[k]] = std::move(done[k]);
+    }
+    return results;
   });
 }
 

@@ -29,6 +29,9 @@ struct GenerateRequest {
                                          // the stop text is excluded from `text`
   bool stop_at_eos = true;               // stop on the tokenizer's eos id
   std::shared_ptr<const EditView> edits; // null = base model
+  // Also return the first step's next-token distribution
+  // (GenerateResult::first_logprobs): Compare reads top-k and KL from it.
+  bool keep_first_logprobs = false;
 };
 
 // One decoded step, passed to the streaming callback.
@@ -49,13 +52,20 @@ struct GenerateResult {
   int64_t prompt_tokens = 0;
   double time_to_first_token_s = 0.0;
   double total_time_s = 0.0;
+  // log p(. | prompt) [V] float32 on the CPU: log-softmax of the first
+  // step's logits (temperature 1, untruncated) when the request set
+  // keep_first_logprobs; undefined otherwise.
+  torch::Tensor first_logprobs;
 };
 
 class Generator {
  public:
   Generator(std::shared_ptr<const Gpt2Model> model, std::shared_ptr<const Gpt2Tokenizer> tokenizer);
 
-  // Runs `requests` as one batch. `callbacks` is empty or one per request.
+  // Runs `requests` as one batch, or as consecutive batches where together
+  // they would not fit the context (rows are left-padded to the longest
+  // prompt and run for the most new tokens: max(prompt) + max(max_new_tokens)
+  // <= n_positions per batch). `callbacks` is empty or one per request.
   // InvalidArgumentError for a request that breaks the limits above (nothing
   // runs); InternalError (with context) if the forward pass fails.
   absl::StatusOr<std::vector<GenerateResult>> GenerateBatch(

@@ -242,6 +242,24 @@ TEST_F(GeneratorTest, PerRowEditViewsMatchEachViewAlone) {
   EXPECT_EQ((*batch)[2].ids, base_alone.ids);
 }
 
+// Each request fits the context alone, but a long prompt next to a long
+// generation would not (rows are left-padded and decode together): the batch
+// is split, and every row still equals its request run alone.
+TEST_F(GeneratorTest, RequestsThatFitAloneButNotTogetherAreSplit) {
+  const int64_t context = model_->config().n_positions;
+  const std::vector<GenerateRequest> requests = {
+      Greedy(std::vector<int64_t>(context - 2, 66), 2), Greedy(kPrompt, context - 8),
+      Greedy({1, 2, 3}, 4)};
+  absl::StatusOr<std::vector<GenerateResult>> batch = MakeGenerator().GenerateBatch(requests);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_THAT(*batch, SizeIs(requests.size()));
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const GenerateResult alone = Run(requests[i]);
+    EXPECT_EQ((*batch)[i].ids, alone.ids) << "request " << i;
+    EXPECT_EQ((*batch)[i].text, alone.text) << "request " << i;
+  }
+}
+
 TEST_F(GeneratorTest, PromptFillingTheContextExactlyIsAccepted) {
   const int64_t context = model_->config().n_positions;
   const GenerateResult result = Run(Greedy(std::vector<int64_t>(context - 3, 65), 3));
