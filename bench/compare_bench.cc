@@ -166,7 +166,9 @@ void TimeDecodeRows(Engine& engine, const std::string& session, const std::strin
   romed::GenerateRequest edited = base;
   edited.edits = OrDie(engine.SessionView(session), "session view");
   const std::vector<std::pair<const char*, std::vector<romed::GenerateRequest>>> cases = {
-      {"1 row", {base}}, {"2 rows, base model", {base, base}}, {"2 rows, base + edited", {base, edited}}};
+      {"1 row", {base}},
+      {"2 rows, base model", {base, base}},
+      {"2 rows, base + edited", {base, edited}}};
   std::printf("  decode (GenerateBatch, %d tokens):", new_tokens);
   for (const auto& [what, rows] : cases) {
     std::vector<double> times;

@@ -70,8 +70,8 @@ struct CompareResult {
   int64_t deltas_b = 0;
   // Rows of the batched generation (2 x prompts; prompts when a and b are one
   // model; 0 without generation) and of the one scoring forward (2 x prompts
-  // x max(1, targets), halved likewise; 0 when no target, top-k or KL is
-  // asked).
+  // x max(1, targets), halved likewise; 0 without targets when either no
+  // top-k / KL is asked or a generation's first step gave them).
   int64_t generation_rows = 0;
   int64_t scoring_rows = 0;
   double total_time_s = 0.0;

@@ -253,6 +253,10 @@ class Engine {
                                   CompareResult* result);
   absl::Status CompareScores(const TextCompareRequest& request, const PreparedCompare& prepared,
                              CompareResult* result);
+  // Top-k and KL of one prompt from the two variants' log p(. | prompt) [V].
+  absl::Status FillNextTokens(const TextCompareRequest& request, const torch::Tensor& logp_a,
+                              const torch::Tensor& logp_b, bool same_model,
+                              CompareRowResult* row) const;
 
  public:
   // --------------------------------------------- export and import (issue #6; engine_export.cc)

@@ -2,7 +2,9 @@
 // Generations run as one batched decode of 2 x P rows (row 2i is prompt i on
 // variant a, row 2i+1 on b; the Generator gives each row its own edit view);
 // targets, top-k and KL come from one scoring forward of
-// 2 x P x max(1, targets) rows (ScoreRows). When both variants are one model
+// 2 x P x max(1, targets) rows (ScoreRows); without targets, top-k and KL of
+// a generating Compare come from the decode's first step (no scoring
+// forward). When both variants are one model
 // only a's rows run and b's results are copies. Notation: P prompts, V
 // vocabulary.
 #include <algorithm>
@@ -91,6 +93,7 @@ std::vector<romed::GenerateRequest> GenerationRows(
       row.stop = request.stop;
       row.stop_at_eos = !request.ignore_eos;
       row.edits = view;
+      row.keep_first_logprobs = request.targets.empty() && (request.top_k > 0 || request.kl);
     }
   }
   return rows;
@@ -202,7 +205,11 @@ absl::StatusOr<CompareResult> Engine::Compare(const TextCompareRequest& request,
   if (cancelled && cancelled()) {
     return absl::CancelledError("Compare: the client cancelled or went away; stopped computing");
   }
-  if (!request.targets.empty() || request.top_k > 0 || request.kl) {
+  // Without targets, a generation's first step already gave the next-token
+  // distributions (top-k, KL): no scoring forward then.
+  const bool next_from_generation = prepared.max_new_tokens > 0 && request.targets.empty();
+  if (!request.targets.empty() ||
+      ((request.top_k > 0 || request.kl) && !next_from_generation)) {
     RETURN_IF_ERROR(CompareScores(request, prepared, &result));
   }
   result.total_time_s = std::chrono::duration<double>(Clock::now() - start).count();
@@ -237,9 +244,17 @@ absl::Status Engine::CompareGenerations(const TextCompareRequest& request,
     if (metrics_ != nullptr) metrics_->AddGeneratedTokens(g.ids.size());
   }
   const size_t nv = views.size();
+  const bool next_tokens = rows.front().keep_first_logprobs;
   for (size_t i = 0; i < result->rows.size(); ++i) {
-    result->rows[i].a.generation = generated[i * nv];
-    result->rows[i].b.generation = std::move(generated[i * nv + nv - 1]);
+    CompareRowResult& out = result->rows[i];
+    out.a.generation = generated[i * nv];
+    out.b.generation = std::move(generated[i * nv + nv - 1]);
+    if (next_tokens) {
+      RETURN_IF_ERROR(FillNextTokens(request, out.a.generation->first_logprobs,
+                                     out.b.generation->first_logprobs, nv == 1, &out));
+      out.a.generation->first_logprobs = torch::Tensor();
+      out.b.generation->first_logprobs = torch::Tensor();
+    }
   }
   return absl::OkStatus();
 }
@@ -279,14 +294,24 @@ absl::Status Engine::CompareScores(const TextCompareRequest& request,
           sides[v]->targets.push_back(
               ToScored(request.targets[j], first[v][j].score, *tokenizer_));
         }
-        sides[v]->top = TopTokens(first[v]->next_token_logprobs, request.top_k, *tokenizer_);
       }
-      if (request.kl) {
-        out.kl = nv == 1 ? 0.0
-                         : KlDivergence(first[0]->next_token_logprobs,
-                                        first[1]->next_token_logprobs);
+      if (want_next) {
+        RETURN_IF_ERROR(FillNextTokens(request, first[0]->next_token_logprobs,
+                                       first[1]->next_token_logprobs, nv == 1, &out));
       }
     }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status Engine::FillNextTokens(const TextCompareRequest& request, const torch::Tensor& logp_a,
+                                    const torch::Tensor& logp_b, bool same_model,
+                                    CompareRowResult* row) const {
+  return GuardTorch("compare next tokens", [&]() -> absl::Status {
+    c10::InferenceMode inference_mode;
+    row->a.top = TopTokens(logp_a, request.top_k, *tokenizer_);
+    row->b.top = TopTokens(logp_b, request.top_k, *tokenizer_);
+    if (request.kl) row->kl = same_model ? 0.0 : KlDivergence(logp_a, logp_b);
     return absl::OkStatus();
   });
 }

@@ -106,8 +106,9 @@ absl::Status ValidateRows(const Gpt2Config& config, const std::vector<ScoreRow>&
     RETURN_IF_ERROR(CheckIds(row.continuation_ids, name + " continuation", config.vocab_size));
     const size_t length = row.prompt_ids.size() + row.continuation_ids.size();
     if (static_cast<int64_t>(length) > config.n_positions) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          name, " is ", length, " tokens, longer than the model's context of ", config.n_positions));
+      return absl::InvalidArgumentError(absl::StrCat(name, " is ", length,
+                                                     " tokens, longer than the model's context of ",
+                                                     config.n_positions));
     }
     if (row.view < -1 || row.view >= static_cast<int>(num_views)) {
       return absl::InvalidArgumentError(

@@ -162,10 +162,12 @@ TEST_F(RomectlCompareTest, OtherCommandsStillTakeOnePromptAndTarget) {
   ASSERT_OK_AND_ASSIGN(Invocation inv, Parse({"generate", "--prompt=Hello, world"}));
   EXPECT_EQ(inv.generate.prompt(), "Hello, world");
   EXPECT_THAT(Parse({"generate", "--prompt=a", "--prompt=b"}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--prompt given more than once")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("--prompt given more than once")));
   EXPECT_THAT(Parse({"edit", "--session=s", "--prompt={} is", "--subject=x", "--target=a",
                      "--target=b"}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--target given more than once")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("--target given more than once")));
 }
 
 TEST_F(RomectlCompareTest, BadCommandLinesAreUsageErrors) {

@@ -166,7 +166,8 @@ TEST_F(ScorerTest, MixedRowsRejectBadRowsNamingThem) {
   EXPECT_THAT(ScoreRows(*model_, {{kPrompt, {1}, -1}, {{}, {1}, -1}}, {}, false),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("row 1: prompt is empty")));
   EXPECT_THAT(ScoreRows(*model_, {{kPrompt, {1}, 1}}, {edit_}, false),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("row 0 names edit view 1 of 1")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("row 0 names edit view 1 of 1")));
   EXPECT_THAT(ScoreRows(*model_, {{kPrompt, {300}, -1}}, {}, false),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("vocabulary")));
 }

@@ -125,7 +125,20 @@ TEST_F(CompareServiceTest, GenerationsEqualGenerateCallsAndTopKAndKlAreFilled) {
   v1::CompareResponse response;
   ASSERT_TRUE(CallCompare(request, &response).ok());
   EXPECT_EQ(response.generation_rows(), 4);
-  EXPECT_EQ(response.scoring_rows(), 4);
+  EXPECT_EQ(response.scoring_rows(), 0);  // top-k and KL from the decode's first step
+  // ... equal to those of the scoring forward (no generation).
+  v1::CompareRequest scoring = request;
+  scoring.set_max_new_tokens(0);
+  v1::CompareResponse scored;
+  ASSERT_TRUE(CallCompare(scoring, &scored).ok());
+  EXPECT_EQ(scored.scoring_rows(), 4);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_NEAR(response.rows(i).kl(), scored.rows(i).kl(), 1e-5);
+    for (int k = 0; k < 3; ++k) {
+      EXPECT_EQ(response.rows(i).top_b(k).id(), scored.rows(i).top_b(k).id());
+      EXPECT_NEAR(response.rows(i).top_b(k).prob(), scored.rows(i).top_b(k).prob(), 1e-6);
+    }
+  }
   for (int i = 0; i < 2; ++i) {
     const v1::CompareRow& row = response.rows(i);
     for (const std::string& session : {std::string(), *session_}) {

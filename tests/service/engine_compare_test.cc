@@ -85,8 +85,8 @@ class EngineCompareTest : public ::testing::Test {
     ForwardOptions options;
     options.edits = &edits;
     c10::InferenceMode inference_mode;
-    const torch::Tensor logits =
-        engine_->model().Forward({torch::tensor(ids->ids, torch::kInt64).unsqueeze(0), torch::Tensor()}, options);
+    const torch::Tensor tokens = torch::tensor(ids->ids, torch::kInt64).unsqueeze(0);
+    const torch::Tensor logits = engine_->model().Forward({tokens, torch::Tensor()}, options);
     const torch::Tensor last = logits[0][-1].to(torch::kFloat64);
     std::vector<double> out(last.data_ptr<double>(), last.data_ptr<double>() + last.numel());
     double max = *std::max_element(out.begin(), out.end());
@@ -197,19 +197,26 @@ TEST_F(EngineCompareTest, GenerationsEqualGenerateOnEachVariant) {
 }
 
 TEST_F(EngineCompareTest, KlEqualsAnIndependentComputation) {
-  TextCompareRequest request = Request(*edited_, *random_);
-  request.kl = true;
-  ASSERT_OK_AND_ASSIGN(CompareResult result, engine_->Compare(request));
-  EXPECT_EQ(result.scoring_rows, 4);
-  for (const CompareRowResult& row : result.rows) {
-    const std::vector<double> p = NextTokenLogprobs(row.prompt, *edited_);
-    const std::vector<double> q = NextTokenLogprobs(row.prompt, *random_);
-    double kl = 0;
-    for (size_t v = 0; v < p.size(); ++v) kl += std::exp(p[v]) * (p[v] - q[v]);
-    ASSERT_TRUE(row.kl.has_value());
-    EXPECT_GT(kl, 1e-3);
-    EXPECT_NEAR(*row.kl, kl, 1e-5 * std::max(1.0, kl));
-    EXPECT_TRUE(row.a.top.empty());
+  // From the scoring forward (no generation) and from the decode's first step.
+  for (int64_t new_tokens : {0, 4}) {
+    TextCompareRequest request = Request(*edited_, *random_);
+    request.kl = true;
+    request.max_new_tokens = new_tokens;
+    ASSERT_OK_AND_ASSIGN(CompareResult result, engine_->Compare(request));
+    EXPECT_EQ(result.scoring_rows, new_tokens == 0 ? 4 : 0);
+    for (const CompareRowResult& row : result.rows) {
+      const std::vector<double> p = NextTokenLogprobs(row.prompt, *edited_);
+      const std::vector<double> q = NextTokenLogprobs(row.prompt, *random_);
+      double kl = 0;
+      for (size_t v = 0; v < p.size(); ++v) kl += std::exp(p[v]) * (p[v] - q[v]);
+      ASSERT_TRUE(row.kl.has_value());
+      EXPECT_GT(kl, 1e-3);
+      EXPECT_NEAR(*row.kl, kl, 1e-5 * std::max(1.0, kl)) << new_tokens << " new tokens";
+      EXPECT_TRUE(row.a.top.empty());
+      if (new_tokens > 0) {
+        EXPECT_FALSE(row.a.generation->first_logprobs.defined());  // not kept in the result
+      }
+    }
   }
 }
 
@@ -225,24 +232,27 @@ TEST_F(EngineCompareTest, BothVariantsEqualIsAllowedAndGivesZeroKl) {
 }
 
 TEST_F(EngineCompareTest, TopKIsMostLikelyFirstWithTheModelsProbabilities) {
-  TextCompareRequest request = Request("", *random_);
-  request.top_k = 5;
-  ASSERT_OK_AND_ASSIGN(CompareResult result, engine_->Compare(request));
-  for (const CompareRowResult& row : result.rows) {
-    for (const auto& [side, session] :
-         {std::pair{&row.a, std::string()}, std::pair{&row.b, *random_}}) {
-      const std::vector<double> logp = NextTokenLogprobs(row.prompt, session);
-      std::vector<int64_t> order(logp.size());
-      for (size_t v = 0; v < order.size(); ++v) order[v] = static_cast<int64_t>(v);
-      std::stable_sort(order.begin(), order.end(),
-                       [&](int64_t x, int64_t y) { return logp[x] > logp[y]; });
-      ASSERT_EQ(side->top.size(), 5u);
-      for (size_t k = 0; k < 5; ++k) {
-        EXPECT_EQ(side->top[k].id, order[k]) << "rank " << k;
-        EXPECT_NEAR(side->top[k].prob, std::exp(logp[order[k]]), 1e-6);
-        EXPECT_FALSE(side->top[k].token.empty());
-        if (k > 0) {
-          EXPECT_GE(side->top[k - 1].prob, side->top[k].prob);
+  for (int64_t new_tokens : {0, 2}) {
+    TextCompareRequest request = Request("", *random_);
+    request.top_k = 5;
+    request.max_new_tokens = new_tokens;
+    ASSERT_OK_AND_ASSIGN(CompareResult result, engine_->Compare(request));
+    for (const CompareRowResult& row : result.rows) {
+      for (const auto& [side, session] :
+           {std::pair{&row.a, std::string()}, std::pair{&row.b, *random_}}) {
+        const std::vector<double> logp = NextTokenLogprobs(row.prompt, session);
+        std::vector<int64_t> order(logp.size());
+        for (size_t v = 0; v < order.size(); ++v) order[v] = static_cast<int64_t>(v);
+        std::stable_sort(order.begin(), order.end(),
+                         [&](int64_t x, int64_t y) { return logp[x] > logp[y]; });
+        ASSERT_EQ(side->top.size(), 5u);
+        for (size_t k = 0; k < 5; ++k) {
+          EXPECT_EQ(side->top[k].id, order[k]) << "rank " << k;
+          EXPECT_NEAR(side->top[k].prob, std::exp(logp[order[k]]), 1e-6);
+          EXPECT_FALSE(side->top[k].token.empty());
+          if (k > 0) {
+            EXPECT_GE(side->top[k - 1].prob, side->top[k].prob);
+          }
         }
       }
     }
@@ -329,7 +339,8 @@ TEST_F(EngineCompareTest, PromptsThatFillTheContextCannotGenerate) {
   request.prompts = {std::string(126, 'x')};
   request.max_new_tokens = 4;
   EXPECT_THAT(engine->Compare(request),
-              StatusIs(kInvalid, HasSubstr("prompts[0]: prompt (126 tokens) + max_new_tokens (4) exceeds")));
+              StatusIs(kInvalid,
+                       HasSubstr("prompts[0]: prompt (126 tokens) + max_new_tokens (4) exceeds")));
   request.max_new_tokens = 0;
   request.kl = true;
   request.prompts = {std::string(128, 'x')};
