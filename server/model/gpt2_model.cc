@@ -43,22 +43,23 @@ torch::Tensor RunHooks(const Pass& pass, HookPoint point, int64_t layer, torch::
   return pass.interventions->Apply(address, std::move(x));
 }
 
-// Decode-time matrix products for a few rows (1 <= N <= kMaxSmallRows). They
+// Decode-time matrix products for a few rows (2 <= N <= kMaxSmallRows). They
 // read each weight once per call: OpenBLAS's sgemm packs the whole weight for
-// M = 2..8 rows and ran at ~1.5 GB/s here, and its GEMV for one row stayed
-// at about half the copy bandwidth (bench/results/decode_cpu.md). One row
-// has its own kernel (OneRowAddmv: the reduction split across threads, four
-// weight rows per pass). Used only without autograd, on contiguous fp32 CPU
-// tensors with AVX2 and FMA; everything else goes through BLAS. Setting the
-// environment variable ROMED_BLAS_DECODE=1 sends these through BLAS too (read
-// on every call, so a benchmark can compare both in one process).
+// M = 2..8 rows and ran at ~1.5 GB/s here. One row goes to OpenBLAS's GEMV,
+// which reached 0.70-0.72 of the copy bandwidth bound on an idle machine
+// against 0.52-0.58 for a hand-written one-row kernel
+// (bench/results/decode_cpu.md). Used only without autograd, on contiguous
+// fp32 CPU tensors with AVX2 and FMA; everything else goes through BLAS.
+// Setting the environment variable ROMED_BLAS_DECODE=1 sends these through
+// BLAS too (read on every call, so a benchmark can compare both in one
+// process).
 constexpr int64_t kMaxSmallRows = 8;
 
 bool UseSmallRowKernels(const torch::Tensor& rows, const torch::Tensor& weight) {
   static const bool cpu_has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   const char* blas_only = std::getenv("ROMED_BLAS_DECODE");
   return cpu_has_avx2 && (blas_only == nullptr || std::strcmp(blas_only, "1") != 0) &&
-         rows.size(0) >= 1 && rows.size(0) <= kMaxSmallRows && rows.device().is_cpu() &&
+         rows.size(0) >= 2 && rows.size(0) <= kMaxSmallRows && rows.device().is_cpu() &&
          weight.device().is_cpu() && rows.scalar_type() == torch::kFloat32 &&
          weight.scalar_type() == torch::kFloat32 && weight.is_contiguous() &&
          !(torch::GradMode::is_enabled() && (rows.requires_grad() || weight.requires_grad()));
@@ -66,8 +67,7 @@ bool UseSmallRowKernels(const torch::Tensor& rows, const torch::Tensor& weight) 
 
 // y[r, j] (j in [j0, j1)) = bias[j] + sum_k x[r, k] w[k, j]; w row-major
 // [in, out]. Accumulates in `acc` [N, j1 - j0] (small enough for L1). Four
-// weight rows per pass over the accumulators (as AccumulateRowTimesWeight):
-// each accumulator is loaded and stored once per four FMAs, so N = 2..8 rows
+// weight rows per pass over the accumulators: each accumulator is loaded and stored once per four FMAs, so N = 2..8 rows
 // stay bound by reading w, not by accumulator traffic (with one weight row
 // per pass, 2 rows cost as much as two 1-row calls).
 template <int N>
@@ -128,60 +128,6 @@ void SmallRowsAddmm(const float* x, const float* w, const float* bias, float* y,
                                 acc.data());
     }
   });
-}
-
-// acc[j] += sum_{k in [k0, k1)} x[k] w[k, j] for all j < out; w row-major
-// [in, out]. Four weight rows per pass over `acc`, so the accumulator is
-// loaded and stored once per four FMAs and four weight streams run at once.
-__attribute__((target("avx2,fma"))) void AccumulateRowTimesWeight(const float* x, const float* w,
-                                                                  int64_t out, int64_t k0,
-                                                                  int64_t k1, float* acc) {
-  const int64_t vec_end = out - out % 8;
-  int64_t k = k0;
-  for (; k + 4 <= k1; k += 4) {
-    const __m256 x0 = _mm256_broadcast_ss(x + k), x1 = _mm256_broadcast_ss(x + k + 1);
-    const __m256 x2 = _mm256_broadcast_ss(x + k + 2), x3 = _mm256_broadcast_ss(x + k + 3);
-    const float* w0 = w + k * out;
-    const float* w1 = w0 + out;
-    const float* w2 = w1 + out;
-    const float* w3 = w2 + out;
-    for (int64_t j = 0; j < vec_end; j += 8) {
-      const __m256 a = _mm256_fmadd_ps(x1, _mm256_loadu_ps(w1 + j),
-                                       _mm256_mul_ps(x0, _mm256_loadu_ps(w0 + j)));
-      const __m256 b = _mm256_fmadd_ps(x3, _mm256_loadu_ps(w3 + j),
-                                       _mm256_mul_ps(x2, _mm256_loadu_ps(w2 + j)));
-      _mm256_storeu_ps(acc + j, _mm256_add_ps(_mm256_loadu_ps(acc + j), _mm256_add_ps(a, b)));
-    }
-    for (int64_t j = vec_end; j < out; ++j) {
-      acc[j] += x[k] * w0[j] + x[k + 1] * w1[j] + x[k + 2] * w2[j] + x[k + 3] * w3[j];
-    }
-  }
-  for (; k < k1; ++k) {
-    const float* wk = w + k * out;
-    for (int64_t j = 0; j < out; ++j) acc[j] += x[k] * wk[j];
-  }
-}
-
-// y = bias + x w for one row x [in], w [in, out]: each thread reduces a
-// contiguous slice of w's rows (a sequential read) into its own partial sum,
-// then the partial sums are added. Summation order depends on the thread
-// count (results differ from BLAS at float round-off).
-void OneRowAddmv(const float* x, const float* w, const float* bias, float* y, int64_t in,
-                 int64_t out) {
-  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), in / 64));
-  std::vector<float> partial(threads * out, 0.0f);
-  const int64_t per_task = (in + threads - 1) / threads;
-  at::parallel_for(0, threads, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) {
-      AccumulateRowTimesWeight(x, w, out, t * per_task, std::min(in, (t + 1) * per_task),
-                               partial.data() + t * out);
-    }
-  });
-  for (int64_t j = 0; j < out; ++j) {
-    float sum = bias[j];
-    for (int64_t t = 0; t < threads; ++t) sum += partial[t * out + j];
-    y[j] = sum;
-  }
 }
 
 // logits[r, v] = sum_c x[r, c] wte[v, c] for v in [v0, v1); wte row-major [V,
@@ -265,11 +211,6 @@ torch::Tensor Conv1D(const torch::Tensor& x, const torch::Tensor& weight,
   }
   rows = rows.contiguous();
   torch::Tensor y = torch::empty({rows.size(0), weight.size(1)}, rows.options());
-  if (rows.size(0) == 1) {
-    OneRowAddmv(rows.data_ptr<float>(), weight.data_ptr<float>(), bias.data_ptr<float>(),
-                y.data_ptr<float>(), weight.size(0), weight.size(1));
-    return y.view(sizes);
-  }
   DispatchRows(rows.size(0), [&](auto n) {
     SmallRowsAddmm<decltype(n)::value>(rows.data_ptr<float>(), weight.data_ptr<float>(),
                                        bias.data_ptr<float>(), y.data_ptr<float>(), weight.size(0),

@@ -143,10 +143,9 @@ TEST(Gpt2ModelGoldenTest, TinyCheckpointMatchesIndependentReference) {
   EXPECT_LT(max_diff, 1e-4);
 }
 
-// Forwards of 1..8 token rows run the decode kernels (OneRowAddmv, the
-// few-row kernels) instead of BLAS. A width that is not a multiple of 8 (C 36,
-// M 144) exercises their scalar tails; M 144 >= 128 splits the one-row
-// reduction across threads.
+// Forwards of 2..8 token rows run the few-row decode kernels instead of BLAS
+// (1 row runs BLAS's GEMV). A width that is not a multiple of 8 (C 36, M 144)
+// exercises their scalar tails.
 TEST(Gpt2ModelDecodeKernelTest, FewRowForwardsMatchIndependentReference) {
   Gpt2Config config = testing::TinyConfig();
   config.n_embd = 36;
