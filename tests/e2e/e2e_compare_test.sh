@@ -11,68 +11,12 @@
 # (ROMED_E2E_KEEP=1 keeps it).
 set -euo pipefail
 
-if [[ $# -ne 3 ]]; then
-  echo "usage: $0 ROMED ROMECTL ROMED_RANDOM_MODEL" >&2
-  exit 2
-fi
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init compare "ROMED ROMECTL ROMED_RANDOM_MODEL" "$@"
 readonly ROMED=$1 ROMECTL=$2 RANDOM_MODEL=$3
-readonly START_S=${ROMED_E2E_START_S:-60}
 readonly PROMPT="Anna Berg lives in"
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/romed-e2e-compare.XXXXXX")
-readonly WORK
-SERVER_PID=""
-SERVER=""
-FAILURES=0
-LOG="$WORK/romed.log"
-
-cleanup() {
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  if [[ "${ROMED_E2E_KEEP:-0}" == 1 || $FAILURES -gt 0 ]]; then
-    echo "logs kept in $WORK" >&2
-  else
-    rm -rf "$WORK"
-  fi
-}
-trap cleanup EXIT
-
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*" >&2; FAILURES=$((FAILURES + 1)); }
-die() {
-  echo "FATAL: $*" >&2
-  FAILURES=$((FAILURES + 1))
-  [[ -f $LOG ]] && tail -20 "$LOG" >&2
-  exit 1
-}
-
-# rc=$(ctl OUT ERR args...): romectl against the server; never aborts.
-ctl() {
-  local out=$1 err=$2
-  shift 2
-  local rc=0
-  "$ROMECTL" --server="$SERVER" --timeout_s=120 "$@" >"$out" 2>"$err" || rc=$?
-  echo "$rc"
-}
-
-# check WHAT FILE PATTERN: FILE contains the (grep -E) PATTERN.
-check() {
-  if grep -qE -- "$3" "$2"; then pass "$1"; else fail "$1: '$3' not in $(cat "$2")"; fi
-}
-
-# expect_error WHAT CODE PATTERN args...: exit 1 and "error: CODE: ...PATTERN" on stderr.
-expect_error() {
-  local what=$1 code=$2 pattern=$3 rc
-  shift 3
-  rc=$(ctl "$WORK/err.out" "$WORK/err.err" "$@")
-  if [[ $rc == 1 ]] && grep -qE "^error: $code: .*$pattern" "$WORK/err.err"; then
-    pass "$what: exit 1 and $code"
-  else
-    fail "$what (rc $rc): $(cat "$WORK/err.out" "$WORK/err.err")"
-  fi
-}
+CTL_TIMEOUT_S=120
 
 # json_values FILE KEY: every number under "KEY": in FILE, one per line.
 json_values() { grep -oE "\"$2\":-?[0-9.e+-]+" "$1" | sed 's/.*://'; }
@@ -88,41 +32,12 @@ near() {
   fi
 }
 
-start_server() {
-  local port=""
-  : >"$LOG"  # exists before the first read below
-  "$ROMED" --model="$WORK/model" --host=127.0.0.1 --port=0 --metrics_port=0 \
-    --state_dir="$WORK/state" --threads=1 --drain_seconds=5 --max_prompt_tokens=48 \
-    --max_continuations=8 >"$LOG" 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 1 100); do
-    port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$LOG" | head -1)
-    [[ -n "$port" ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || die "romed exited: $(tail -5 "$LOG")"
-    sleep 0.1
-  done
-  [[ -n "$port" ]] || die "romed logged no port"
-  SERVER="127.0.0.1:$port"
-  local deadline=$((SECONDS + START_S))
-  while ((SECONDS < deadline)); do
-    kill -0 "$SERVER_PID" 2>/dev/null || die "romed exited while loading"
-    if [[ $(ctl "$WORK/health.out" "$WORK/health.err" health) == 0 ]]; then
-      pass "romed SERVING on $SERVER"
-      return 0
-    fi
-    sleep 0.3
-  done
-  die "romed not SERVING within $START_S s"
-}
-
 make_session() {
-  "$RANDOM_MODEL" --config=gpt2 --n_layer=2 --n_embd=64 --n_head=2 --byte_level \
-    --out="$WORK/model" --seed=1 >"$WORK/random_model.log" 2>&1 ||
-    die "romed-random-model failed: $(tail -5 "$WORK/random_model.log")"
-  start_server
+  make_random_model "$WORK/model"
+  romed_start main "$WORK/model" --max_prompt_tokens=48 --max_continuations=8
   local rc
   rc=$(ctl "$WORK/session.json" "$WORK/session.err" --json session create --name=ab)
-  ID=$(sed -n 's/.*"id":"\(s-[0-9a-f]*\)".*/\1/p' "$WORK/session.json")
+  ID=$(session_id "$WORK/session.json")
   [[ $rc == 0 && -n "$ID" ]] || die "session create (rc $rc): $(cat "$WORK/session.err")"
   rc=$(ctl "$WORK/edit.out" "$WORK/edit.err" edit --session="$ID" --prompt="{} lives in" \
     --subject="Anna Berg" --target=Oslo --layer=0 --fact_token=last --identity_covariance \
@@ -217,12 +132,7 @@ main() {
   text_for_people
   json_equals_score_and_generate
   same_variant_and_bad_input
-  if ((FAILURES > 0)); then
-    echo "$FAILURES check(s) failed; romed log:" >&2
-    cat "$LOG" >&2
-    exit 1
-  fi
-  echo "all compare end-to-end checks passed"
+  e2e_finish "all compare end-to-end checks passed"
 }
 
 main

@@ -13,67 +13,19 @@
 # (ROMED_E2E_KEEP=1 keeps it).
 set -euo pipefail
 
-if [[ $# -ne 3 ]]; then
-  echo "usage: $0 ROMED ROMECTL ROMED_FACT_MODEL" >&2
-  exit 2
-fi
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init eval "ROMED ROMECTL ROMED_FACT_MODEL" "$@"
 readonly ROMED=$1 ROMECTL=$2 FACT_MODEL=$3
+CTL_TIMEOUT_S=300
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/romed-e2e-eval.XXXXXX")
-readonly WORK
-SERVER_PID=""
-FAILURES=0
-
-cleanup() {
-  [[ -n "$SERVER_PID" ]] && kill -KILL "$SERVER_PID" 2>/dev/null || true
-  if [[ "${ROMED_E2E_KEEP:-0}" == 1 || $FAILURES -gt 0 ]]; then
-    echo "logs kept in $WORK" >&2
-  else
-    rm -rf "$WORK"
-  fi
-}
-trap cleanup EXIT
-
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*" >&2; FAILURES=$((FAILURES + 1)); }
-die() { echo "FATAL: $*" >&2; FAILURES=$((FAILURES + 1)); exit 1; }
-
-# ctl args...: romectl against the server; output in $WORK/out, $WORK/err; prints rc.
-ctl() {
-  local rc=0
-  "$ROMECTL" --server="$ADDR" --timeout_s=300 "$@" >"$WORK/out" 2>"$WORK/err" || rc=$?
-  echo "$rc"
-}
-must() { local rc; rc=$(ctl "$@"); [[ $rc == 0 ]] || die "romectl $* (rc $rc): $(cat "$WORK/err")"; }
-# check WHAT FILE PATTERN: FILE contains the (grep -E) PATTERN.
-check() {
-  if grep -qE -- "$3" "$2"; then pass "$1"; else fail "$1: '$3' not in $(cat "$2")"; fi
-}
 # py WHAT CODE: a Python assertion over the files in $WORK (sys.argv[1]).
 py() {
   if python3 -c "$2" "$WORK" 2>"$WORK/py.err"; then pass "$1"; else fail "$1: $(cat "$WORK/py.err")"; fi
 }
 
-"$FACT_MODEL" --out="$WORK/model" --quick >"$WORK/fact_model.log" 2>&1 ||
-  die "romed-fact-model failed: $(tail -5 "$WORK/fact_model.log")"
-
-LOG="$WORK/romed.log"
-"$ROMED" --model="$WORK/model" --host=127.0.0.1 --port=0 --metrics_port=0 \
-  --state_dir="$WORK/state" --threads=1 --drain_seconds=1 >"$LOG" 2>&1 &
-SERVER_PID=$!
-PORT=""
-for _ in $(seq 1 300); do
-  PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$LOG" | head -1)
-  [[ -n "$PORT" ]] && break
-  kill -0 "$SERVER_PID" 2>/dev/null || die "romed exited: $(tail -5 "$LOG")"
-  sleep 0.1
-done
-[[ -n "$PORT" ]] || die "romed logged no port"
-ADDR="127.0.0.1:$PORT"
-for _ in $(seq 1 300); do
-  "$ROMECTL" --server="$ADDR" health >/dev/null 2>&1 && break
-  sleep 0.2
-done
+make_fact_model "$WORK/model"
+romed_start main "$WORK/model" --drain_seconds=1
 LAYER=$(( $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["n_layer"])' \
   "$WORK/model/config.json") - 1 ))
 
@@ -162,9 +114,6 @@ import json, sys
 r = json.load(open(sys.argv[1] + "/bad_report.json"))
 assert r["records"]["bad"] == 1 and len(r["cases"]) == 2, r["records"]
 '
-rc=$(ctl eval --dataset="$WORK/missing.json")
-[[ $rc == 1 ]] && grep -q "error: NOT_FOUND: cannot open dataset" "$WORK/err" &&
-  pass "a missing dataset: NOT_FOUND" || fail "a missing dataset (rc $rc): $(cat "$WORK/err")"
+expect_error "a missing dataset" NOT_FOUND "cannot open dataset" eval --dataset="$WORK/missing.json"
 
-[[ $FAILURES -eq 0 ]] || exit 1
-echo "all e2e eval checks passed"
+e2e_finish "all e2e eval checks passed"
