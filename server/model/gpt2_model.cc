@@ -13,6 +13,13 @@
 #include <utility>
 #include <vector>
 
+// at::parallel_for is inline: with libtorch's OpenMP pool its parallel
+// branch is compiled only under -fopenmp; without it the decode kernels below
+// would silently run on one thread (they did until 2026-11-27).
+#if AT_PARALLEL_OPENMP && !defined(_OPENMP)
+#error "compile with OpenMP (romed_torch links OpenMP::OpenMP_CXX): at::parallel_for is serial without it"
+#endif
+
 namespace romed {
 namespace {
 
