@@ -62,6 +62,11 @@ torch::Tensor RunHooks(const Pass& pass, HookPoint point, int64_t layer, torch::
 // process).
 constexpr int64_t kMaxSmallRows = 8;
 
+// Below this many weights a product runs on the calling thread: waking the
+// pool (OMP_WAIT_POLICY=passive) costs more than the work (the fact model's
+// 128 x 512 matrices).
+constexpr int64_t kMinParallelWeights = int64_t{1} << 18;
+
 bool UseSmallRowKernels(const torch::Tensor& rows, const torch::Tensor& weight) {
   static const bool cpu_has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   const char* blas_only = std::getenv("ROMED_BLAS_DECODE");
@@ -72,90 +77,130 @@ bool UseSmallRowKernels(const torch::Tensor& rows, const torch::Tensor& weight) 
          !(torch::GradMode::is_enabled() && (rows.requires_grad() || weight.requires_grad()));
 }
 
-// y[r, j] (j in [j0, j1)) = bias[j] + sum_k x[r, k] w[k, j]; w row-major
-// [in, out]. Accumulates in `acc` [N, j1 - j0] (small enough for L1). Four
-// weight rows per pass over the accumulators: each accumulator is loaded and stored once per four FMAs, so N = 2..8 rows
-// stay bound by reading w, not by accumulator traffic (with one weight row
-// per pass, 2 rows cost as much as two 1-row calls).
+// Weight rows per pass over the accumulators for N input rows: each
+// accumulator vector is loaded and stored once per R FMAs, so the pass stays
+// bound by reading w, not by accumulator traffic.
 template <int N>
-__attribute__((target("avx2,fma"))) void RowsTimesWeightColumns(const float* x, const float* w,
-                                                                const float* bias, float* y,
-                                                                int64_t in, int64_t out, int64_t j0,
-                                                                int64_t j1, float* acc) {
-  const int64_t width = j1 - j0, vec_end = width - width % 8;
-  for (int r = 0; r < N; ++r) std::memcpy(acc + r * width, bias + j0, width * sizeof(float));
-  int64_t k = 0;
-  for (; k + 4 <= in; k += 4) {
-    const float* w0 = w + k * out + j0;
-    const float* w1 = w0 + out;
-    const float* w2 = w1 + out;
-    const float* w3 = w2 + out;
-    __m256 xk[N][4];
-    for (int r = 0; r < N; ++r) {
-      for (int q = 0; q < 4; ++q) xk[r][q] = _mm256_broadcast_ss(x + r * in + k + q);
-    }
-    for (int64_t j = 0; j < vec_end; j += 8) {
-      const __m256 a = _mm256_loadu_ps(w0 + j), b = _mm256_loadu_ps(w1 + j);
-      const __m256 c = _mm256_loadu_ps(w2 + j), d = _mm256_loadu_ps(w3 + j);
-      for (int r = 0; r < N; ++r) {
-        float* p = acc + r * width + j;
-        const __m256 ab = _mm256_fmadd_ps(xk[r][1], b, _mm256_mul_ps(xk[r][0], a));
-        const __m256 cd = _mm256_fmadd_ps(xk[r][3], d, _mm256_mul_ps(xk[r][2], c));
-        _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), _mm256_add_ps(ab, cd)));
-      }
-    }
-    for (int64_t j = vec_end; j < width; ++j) {
-      for (int r = 0; r < N; ++r) {
-        const float* xr = x + r * in + k;
-        acc[r * width + j] += xr[0] * w0[j] + xr[1] * w1[j] + xr[2] * w2[j] + xr[3] * w3[j];
-      }
-    }
-  }
-  for (; k < in; ++k) {
-    const float* wk = w + k * out + j0;
-    for (int64_t j = 0; j < width; ++j) {
-      for (int r = 0; r < N; ++r) acc[r * width + j] += x[r * in + k] * wk[j];
-    }
-  }
-  for (int r = 0; r < N; ++r) std::memcpy(y + r * out + j0, acc + r * width, width * sizeof(float));
+constexpr int PassRows() {
+  return N <= 2 ? 8 : 4;
 }
 
+// acc[r * ld + j] += sum_{k in [k0, k1)} x[r * in + k] w[k * out + j] for
+// every j < out; w row-major [in, out]. Reads rows k0..k1-1 of w as one
+// contiguous stream.
+template <int N>
+__attribute__((target("avx2,fma"))) void AccumulateWeightRows(const float* x, const float* w,
+                                                              int64_t in, int64_t out, int64_t k0,
+                                                              int64_t k1, float* acc, int64_t ld) {
+  constexpr int R = PassRows<N>();
+  const int64_t vec_end = out - out % 8;
+  int64_t k = k0;
+  for (; k + R <= k1; k += R) {
+    const float* wk = w + k * out;
+    __m256 xk[N][R];
+    for (int r = 0; r < N; ++r) {
+      for (int q = 0; q < R; ++q) xk[r][q] = _mm256_broadcast_ss(x + r * in + k + q);
+    }
+    for (int64_t j = 0; j < vec_end; j += 8) {
+      __m256 wv[R];
+      for (int q = 0; q < R; ++q) wv[q] = _mm256_loadu_ps(wk + q * out + j);
+      for (int r = 0; r < N; ++r) {
+        // Two independent chains halve the FMA latency on the critical path.
+        __m256 even = _mm256_mul_ps(xk[r][0], wv[0]);
+        __m256 odd = _mm256_mul_ps(xk[r][1], wv[1]);
+        for (int q = 2; q < R; q += 2) {
+          even = _mm256_fmadd_ps(xk[r][q], wv[q], even);
+          odd = _mm256_fmadd_ps(xk[r][q + 1], wv[q + 1], odd);
+        }
+        float* p = acc + r * ld + j;
+        _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), _mm256_add_ps(even, odd)));
+      }
+    }
+    for (int64_t j = vec_end; j < out; ++j) {
+      for (int r = 0; r < N; ++r) {
+        float sum = 0.0f;
+        for (int q = 0; q < R; ++q) sum += x[r * in + k + q] * wk[q * out + j];
+        acc[r * ld + j] += sum;
+      }
+    }
+  }
+  for (; k < k1; ++k) {
+    const float* wk = w + k * out;
+    for (int r = 0; r < N; ++r) {
+      for (int64_t j = 0; j < out; ++j) acc[r * ld + j] += x[r * in + k] * wk[j];
+    }
+  }
+}
+
+// y [N, out] = x [N, in] w [in, out] + bias. The rows of w are split into one
+// contiguous block per thread (a GEMV's access pattern: each thread streams
+// its block once); each thread sums its block into its own accumulators
+// [N, ld], then the partial sums and the bias are added into y. ld = out + 16
+// keeps the N accumulator rows off the same cache sets when out is a
+// multiple of 1024 (4 KiB aliasing cost 2x at N = 8).
 template <int N>
 void SmallRowsAddmm(const float* x, const float* w, const float* bias, float* y, int64_t in,
                     int64_t out) {
-  // Columns per task: accumulators of ~16 KB, and at least one task per thread.
-  const int64_t threads = at::get_num_threads();
-  int64_t width = std::min<int64_t>(4096 / N, (out + threads - 1) / threads);
-  width = std::max<int64_t>(8, (width + 7) / 8 * 8);
-  const int64_t tasks = (out + width - 1) / width;
-  at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> acc(N * width);
-    for (int64_t t = begin; t < end; ++t) {
-      RowsTimesWeightColumns<N>(x, w, bias, y, in, out, t * width, std::min(out, (t + 1) * width),
-                                acc.data());
+  constexpr int R = PassRows<N>();
+  const int64_t ld = out + 16;
+  const int64_t parts =
+      in * out < kMinParallelWeights
+          ? 1
+          : std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), in / (8 * R)));
+  const int64_t block = (in + parts * R - 1) / (parts * R) * R;  // rows of w per part
+  // The caller's scratch; the pool's threads write into it through `partial`.
+  thread_local std::vector<float> scratch;
+  scratch.resize(static_cast<size_t>(parts * N * ld));
+  float* partial = scratch.data();
+  auto accumulate = [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      float* acc = partial + p * N * ld;
+      std::fill(acc, acc + N * ld, 0.0f);
+      const int64_t k0 = std::min(in, p * block), k1 = std::min(in, k0 + block);
+      AccumulateWeightRows<N>(x, w, in, out, k0, k1, acc, ld);
     }
-  });
+  };
+  if (parts == 1) {
+    accumulate(0, 1);
+  } else {
+    at::parallel_for(0, parts, 1, accumulate);
+  }
+  for (int r = 0; r < N; ++r) {
+    float* yr = y + r * out;
+    std::memcpy(yr, bias, out * sizeof(float));
+    for (int64_t p = 0; p < parts; ++p) {
+      const float* acc = partial + (p * N + r) * ld;
+      for (int64_t j = 0; j < out; ++j) yr[j] += acc[j];
+    }
+  }
 }
 
 // logits[r, v] = sum_c x[r, c] wte[v, c] for v in [v0, v1); wte row-major [V,
-// C].
+// C]. U accumulators per row (independent FMA chains) for small N.
 template <int N>
 __attribute__((target("avx2,fma"))) void RowsDotVocab(const float* x, const float* wte,
                                                       float* logits, int64_t c_size, int64_t v_size,
                                                       int64_t v0, int64_t v1) {
-  const int64_t vec_end = c_size - c_size % 8;
+  constexpr int U = N <= 4 ? 2 : 1;
+  const int64_t vec_end = c_size - c_size % (8 * U);
   for (int64_t v = v0; v < v1; ++v) {
     const float* wv = wte + v * c_size;
-    __m256 acc[N];
-    for (int r = 0; r < N; ++r) acc[r] = _mm256_setzero_ps();
-    for (int64_t c = 0; c < vec_end; c += 8) {
-      const __m256 w8 = _mm256_loadu_ps(wv + c);
-      for (int r = 0; r < N; ++r) {
-        acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(x + r * c_size + c), w8, acc[r]);
+    __m256 acc[N][U];
+    for (int r = 0; r < N; ++r) {
+      for (int u = 0; u < U; ++u) acc[r][u] = _mm256_setzero_ps();
+    }
+    for (int64_t c = 0; c < vec_end; c += 8 * U) {
+      for (int u = 0; u < U; ++u) {
+        const __m256 w8 = _mm256_loadu_ps(wv + c + 8 * u);
+        for (int r = 0; r < N; ++r) {
+          acc[r][u] = _mm256_fmadd_ps(_mm256_loadu_ps(x + r * c_size + c + 8 * u), w8, acc[r][u]);
+        }
       }
     }
     for (int r = 0; r < N; ++r) {
-      __m128 half = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
+      __m256 sum8 = acc[r][0];
+      for (int u = 1; u < U; ++u) sum8 = _mm256_add_ps(sum8, acc[r][u]);
+      __m128 half = _mm_add_ps(_mm256_castps256_ps128(sum8), _mm256_extractf128_ps(sum8, 1));
       half = _mm_add_ps(half, _mm_movehl_ps(half, half));
       half = _mm_add_ss(half, _mm_movehdup_ps(half));
       float sum = _mm_cvtss_f32(half);
@@ -168,7 +213,10 @@ __attribute__((target("avx2,fma"))) void RowsDotVocab(const float* x, const floa
 template <int N>
 void SmallRowsLmHead(const float* x, const float* wte, float* logits, int64_t c_size,
                      int64_t v_size) {
-  at::parallel_for(0, v_size, 256, [&](int64_t begin, int64_t end) {
+  // Vocabulary rows per task: at least kMinParallelWeights weights, so a
+  // small head stays on the calling thread.
+  const int64_t grain = std::max<int64_t>(256, kMinParallelWeights / c_size);
+  at::parallel_for(0, v_size, grain, [&](int64_t begin, int64_t end) {
     RowsDotVocab<N>(x, wte, logits, c_size, v_size, begin, end);
   });
 }

@@ -170,6 +170,38 @@ TEST(Gpt2ModelDecodeKernelTest, FewRowForwardsMatchIndependentReference) {
   }
 }
 
+// Matrices of >= 2^18 weights split their rows among threads (one partial
+// sum per thread, added at the end) and the LM head splits the vocabulary:
+// 2..8 rows together must equal each row run alone, which goes through
+// OpenBLAS's GEMV (independent code). C = 516 is not a multiple of 8 or of
+// the per-thread row blocks, so every tail runs; V = 1100 makes the head
+// parallel.
+TEST(Gpt2ModelDecodeKernelTest, ThreadSplitFewRowForwardsMatchOneRowForwards) {
+  Gpt2Config config;
+  config.vocab_size = 1100;
+  config.n_positions = 16;
+  config.n_embd = 516;
+  config.n_layer = 2;
+  config.n_head = 4;
+  const int saved_threads = at::get_num_threads();
+  at::set_num_threads(2);
+  Gpt2Model model(config, PerturbedWeights(config, 8));
+  for (int64_t rows = 2; rows <= 8; ++rows) {
+    std::vector<int64_t> ids = RandomIds(rows, config.vocab_size, 60 + rows);
+    torch::Tensor tokens = torch::tensor(ids, torch::kInt64).view({rows, 1});
+    torch::Tensor together = model.Forward({tokens, {}});  // [rows, 1, V]
+    double max_diff = 0, scale = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      torch::Tensor alone = model.Forward({tokens.narrow(0, r, 1), {}});  // GEMV path
+      max_diff = std::max(max_diff, MaxAbsDiff(together[r][0], alone[0][0]));
+      scale = std::max(scale, alone.abs().max().item<double>());
+    }
+    EXPECT_GT(scale, 1.0) << "logits too small to compare";
+    EXPECT_LT(max_diff, 1e-4 * scale) << rows << " rows";
+  }
+  at::set_num_threads(saved_threads);
+}
+
 TEST_F(Gpt2ModelTest, LastPositionLogitsAreTheLastRowOfFullLogits) {
   torch::Tensor tokens = Tokens({RandomIds(9, 257, 3)});
   ForwardOptions options;
