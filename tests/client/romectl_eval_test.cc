@@ -61,6 +61,17 @@ class FakeEvalEditor final : public romed::v1::ModelEditor::Service {
     absl::MutexLock lock(&mu_);
     return last_edit_;
   }
+  // Advertises max_concurrent_requests = `limit`; Generate then waits (up
+  // to 2 s) for a second call to arrive until two have overlapped once, so
+  // max_in_flight() shows whether the client overlaps its calls.
+  void AllowConcurrentRequests(int64_t limit) {
+    absl::MutexLock lock(&mu_);
+    max_concurrent_requests_ = limit;
+  }
+  int max_in_flight() const {
+    absl::MutexLock lock(&mu_);
+    return max_in_flight_;
+  }
 
   grpc::Status GetModelInfo(grpc::ServerContext*, const romed::v1::GetModelInfoRequest*,
                             romed::v1::ModelInfo* reply) override {
@@ -68,6 +79,8 @@ class FakeEvalEditor final : public romed::v1::ModelEditor::Service {
     reply->set_n_layer(2);
     reply->set_context_length(64);
     reply->mutable_limits()->set_max_new_tokens(512);
+    absl::MutexLock lock(&mu_);
+    reply->mutable_limits()->set_max_concurrent_requests(max_concurrent_requests_);
     return grpc::Status::OK;
   }
   grpc::Status Tokenize(grpc::ServerContext*, const romed::v1::TokenizeRequest* request,
@@ -128,6 +141,16 @@ class FakeEvalEditor final : public romed::v1::ModelEditor::Service {
                         romed::v1::GenerateResponse* reply) override {
     absl::MutexLock lock(&mu_);
     generates_.push_back(*request);
+    if (max_concurrent_requests_ > 0) {
+      // Until two calls have overlapped once, each waits for another.
+      ++in_flight_;
+      max_in_flight_ = std::max(max_in_flight_, in_flight_);
+      mu_.AwaitWithTimeout(
+          absl::Condition(+[](int* max_in_flight) { return *max_in_flight >= 2; },
+                          &max_in_flight_),
+          absl::Seconds(2));
+      --in_flight_;
+    }
     const bool edited = !request->session_id().empty() && !sessions_[request->session_id()].empty();
     reply->set_text(edited ? " x x x x" : " a b c d");
     return grpc::Status::OK;
@@ -155,6 +178,9 @@ class FakeEvalEditor final : public romed::v1::ModelEditor::Service {
   std::optional<grpc::Status> fail_session_scores_ ABSL_GUARDED_BY(mu_);
   std::vector<romed::v1::GenerateRequest> generates_ ABSL_GUARDED_BY(mu_);
   romed::v1::EditRequest last_edit_ ABSL_GUARDED_BY(mu_);
+  int64_t max_concurrent_requests_ ABSL_GUARDED_BY(mu_) = 0;
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  int max_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 Json Record(int64_t id, const std::string& subject, const std::string& target_new,
@@ -349,6 +375,38 @@ TEST_F(RomectlEvalTest, GenerationEntropyComesFromSampledTextsOfBothModels) {
   });
   ASSERT_NE(edited, requests.end());
   EXPECT_EQ(edited->sampling().seed(), requests[0].sampling().seed());
+}
+
+// Generations go out several at a time (the server batches them) when the
+// server allows concurrent requests, and come back in the prompts' order.
+TEST_F(RomectlEvalTest, GenerationsOverlapAndKeepThePromptsOrder) {
+  Json record = Record(20, "Gus Pye", "new20", {}, {});
+  record["generation_prompts"] = {"P0", "P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9"};
+  std::ofstream(dataset_, std::ios::trunc) << Json::array({record}).dump();
+  editor_.AllowConcurrentRequests(16);
+  const EvalReport report = RunOk(EvalOptions{});
+  ASSERT_EQ(report.cases.size(), 1u);
+  const CaseResult& c = report.cases[0];
+  ASSERT_EQ(c.before.generations.size(), 10u);
+  ASSERT_TRUE(c.after.has_value());
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(c.before.generations[i], absl::StrCat("P", i, " a b c d"));
+    EXPECT_EQ(c.after->generations[i], absl::StrCat("P", i, " x x x x"));
+  }
+  EXPECT_GE(editor_.max_in_flight(), 2);
+}
+
+// Without a known limit (0), one generation at a time, in order.
+TEST_F(RomectlEvalTest, GenerationsRunOneAtATimeWithoutAKnownLimit) {
+  Json record = Record(21, "Hal Ito", "new21", {}, {});
+  record["generation_prompts"] = {"Q0", "Q1", "Q2"};
+  std::ofstream(dataset_, std::ios::trunc) << Json::array({record}).dump();
+  const EvalReport report = RunOk(EvalOptions{});
+  ASSERT_EQ(report.cases.size(), 1u);
+  ASSERT_EQ(report.cases[0].before.generations.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(report.cases[0].before.generations[i], absl::StrCat("Q", i, " a b c d"));
+  }
 }
 
 TEST_F(RomectlEvalTest, NoGenerationsWhenGenLengthIsZero) {
