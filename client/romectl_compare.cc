@@ -210,6 +210,10 @@ std::string FormatCompare(const romed::v1::CompareResponse& response, bool show_
   absl::StrAppend(&out, response.rows_size(), response.rows_size() == 1 ? " prompt" : " prompts");
   if (response.generation_rows() > 0) {
     absl::StrAppend(&out, "; one batched decode of ", response.generation_rows(), " rows");
+    if (response.scoring_rows() == 0 && response.rows_size() > 0 &&
+        response.rows(0).targets_a_size() > 0) {
+      absl::StrAppend(&out, " (targets scored from its prompt cache)");
+    }
   }
   if (response.scoring_rows() > 0) {
     absl::StrAppend(&out, "; one scoring forward of ", response.scoring_rows(), " rows");

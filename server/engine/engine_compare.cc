@@ -80,8 +80,11 @@ absl::Status ValidateCompareShape(const TextCompareRequest& request, const Engin
 }
 
 // Rows [P x views] of the batched decode: prompt i on each view in turn.
+// The targets are scored from each row's prompt cache and the next-token
+// distribution kept from the first step, so no separate scoring forward runs.
 std::vector<romed::GenerateRequest> GenerationRows(
     const TextCompareRequest& request, const std::vector<std::vector<int64_t>>& ids,
+    const std::vector<std::vector<int64_t>>& target_ids,
     const std::vector<std::shared_ptr<const EditView>>& views, int64_t max_new_tokens) {
   std::vector<romed::GenerateRequest> rows;
   for (const std::vector<int64_t>& prompt : ids) {
@@ -93,7 +96,8 @@ std::vector<romed::GenerateRequest> GenerationRows(
       row.stop = request.stop;
       row.stop_at_eos = !request.ignore_eos;
       row.edits = view;
-      row.keep_first_logprobs = request.targets.empty() && (request.top_k > 0 || request.kl);
+      row.keep_first_logprobs = request.top_k > 0 || request.kl;
+      row.score_continuations = target_ids;
     }
   }
   return rows;
@@ -205,11 +209,11 @@ absl::StatusOr<CompareResult> Engine::Compare(const TextCompareRequest& request,
   if (cancelled && cancelled()) {
     return absl::CancelledError("Compare: the client cancelled or went away; stopped computing");
   }
-  // Without targets, a generation's first step already gave the next-token
-  // distributions (top-k, KL): no scoring forward then.
-  const bool next_from_generation = prepared.max_new_tokens > 0 && request.targets.empty();
-  if (!request.targets.empty() ||
-      ((request.top_k > 0 || request.kl) && !next_from_generation)) {
+  // A generation already scored the targets from its prompt cache and kept
+  // its first step's next-token distributions (top-k, KL): no scoring
+  // forward then.
+  const bool scored_by_generation = prepared.max_new_tokens > 0;
+  if (!scored_by_generation && (!request.targets.empty() || request.top_k > 0 || request.kl)) {
     RETURN_IF_ERROR(CompareScores(request, prepared, &result));
   }
   result.total_time_s = std::chrono::duration<double>(Clock::now() - start).count();
@@ -228,8 +232,8 @@ absl::Status Engine::CompareGenerations(const TextCompareRequest& request,
                                         const PreparedCompare& prepared,
                                         const CancelCheck& cancelled, CompareResult* result) {
   const std::vector<std::shared_ptr<const EditView>> views = CompareViews(prepared);
-  const std::vector<romed::GenerateRequest> rows =
-      GenerationRows(request, prepared.prompt_ids, views, prepared.max_new_tokens);
+  const std::vector<romed::GenerateRequest> rows = GenerationRows(
+      request, prepared.prompt_ids, prepared.target_ids, views, prepared.max_new_tokens);
   std::vector<TokenCallback> callbacks;
   if (cancelled) {
     callbacks.assign(rows.size(), [&cancelled](const GeneratedToken&) { return !cancelled(); });
@@ -254,6 +258,14 @@ absl::Status Engine::CompareGenerations(const TextCompareRequest& request,
                                      out.b.generation->first_logprobs, nv == 1, &out));
       out.a.generation->first_logprobs = torch::Tensor();
       out.b.generation->first_logprobs = torch::Tensor();
+    }
+    CompareSide* sides[2] = {&out.a, &out.b};
+    for (CompareSide* side : sides) {
+      std::vector<ContinuationScore>& scores = side->generation->continuation_scores;
+      for (size_t j = 0; j < scores.size(); ++j) {
+        side->targets.push_back(ToScored(request.targets[j], scores[j], *tokenizer_));
+      }
+      scores.clear();
     }
   }
   return absl::OkStatus();

@@ -165,6 +165,24 @@ absl::Status ValidateRequest(const GenerateRequest& request, const Gpt2Config& c
         ") exceeds the model's context of ", config.n_positions, " positions"));
   }
   RETURN_IF_ERROR(ValidateSampling(request.sampling));
+  for (size_t j = 0; j < request.score_continuations.size(); ++j) {
+    const std::vector<int64_t>& c = request.score_continuations[j];
+    if (c.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("continuation ", j, " to score is empty"));
+    }
+    for (int64_t id : c) {
+      if (id < 0 || id >= config.vocab_size) {
+        return absl::InvalidArgumentError(absl::StrCat("continuation ", j, " token ", id,
+                                                       " is outside the vocabulary [0, ",
+                                                       config.vocab_size, ")"));
+      }
+    }
+    if (prompt_tokens + static_cast<int64_t>(c.size()) > config.n_positions) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "prompt (", prompt_tokens, " tokens) + continuation ", j, " (", c.size(),
+          " tokens) exceeds the model's context of ", config.n_positions, " positions"));
+    }
+  }
   for (size_t i = 0; i < request.stop.size(); ++i) {
     if (request.stop[i].empty()) {
       return absl::InvalidArgumentError(absl::StrCat("stop sequence ", i, " is empty"));
@@ -225,6 +243,7 @@ class BatchDecoder {
 
   absl::StatusOr<std::vector<GenerateResult>> Run() {
     torch::Tensor logits = Prefill();
+    ScoreContinuations(logits);
     while (true) {
       RETURN_IF_ERROR(SampleActiveRows(logits));
       if (!DropFinishedRows()) break;
@@ -282,6 +301,79 @@ class BatchDecoder {
       mask[i].slice(0, pad).fill_(1);
     }
     return Forward(tokens, mask);
+  }
+
+  // Fills each row's continuation_scores from the prefill: a continuation's
+  // first token from the prompt's last logits `logits` [B, V], the rest
+  // from one forward of all continuations (right-padded, without their last
+  // token) on a copy of the prompt's KV cache, one row per continuation.
+  // Runs before any row leaves the batch, so cache row i is rows_[i].
+  void ScoreContinuations(const torch::Tensor& logits) {
+    struct Pending {
+      size_t row, index;
+    };
+    std::vector<Pending> rest;  // continuations of 2+ tokens
+    int64_t length = 0;
+    for (size_t i = 0; i < rows_.size(); ++i) {
+      const std::vector<std::vector<int64_t>>& list = rows_[i].request->score_continuations;
+      if (list.empty()) continue;
+      const torch::Tensor first = torch::log_softmax(logits[i], -1);  // [V]
+      std::vector<ContinuationScore>& scores = rows_[i].result.continuation_scores;
+      scores.resize(list.size());
+      for (size_t j = 0; j < list.size(); ++j) {
+        scores[j].ids = list[j];
+        scores[j].token_logprobs.push_back(first[list[j][0]].item<float>());
+        if (list[j].size() > 1) {
+          rest.push_back({i, j});
+          length = std::max<int64_t>(length, list[j].size() - 1);
+        }
+      }
+    }
+    if (!rest.empty()) {
+      const int64_t n = static_cast<int64_t>(rest.size());
+      torch::Tensor tokens = torch::zeros({n, length}, torch::kInt64);  // [N, L]
+      torch::Tensor mask = torch::zeros({n, length}, torch::kInt64);    // [N, L]
+      std::vector<int64_t> source;
+      RowEdits edits;
+      edits.views = views_;
+      bool any_edits = false;
+      for (int64_t p = 0; p < n; ++p) {
+        const RowState& row = rows_[rest[p].row];
+        const std::vector<int64_t>& c = row.request->score_continuations[rest[p].index];
+        const int64_t fed = static_cast<int64_t>(c.size()) - 1;
+        tokens[p].slice(0, 0, fed).copy_(
+            torch::tensor(std::vector<int64_t>(c.begin(), c.end() - 1), torch::kInt64));
+        mask[p].slice(0, 0, fed).fill_(1);
+        source.push_back(static_cast<int64_t>(rest[p].row));
+        const auto it = std::find(views_.begin(), views_.end(), row.request->edits);
+        const int index = it == views_.end() ? -1 : static_cast<int>(it - views_.begin());
+        any_edits = any_edits || index >= 0;
+        edits.row_view.push_back(index);
+      }
+      KvCache prompt_cache = cache_;  // shares buffers; SelectRows copies
+      prompt_cache.SelectRows(torch::tensor(source, torch::kInt64));
+      ForwardOptions options;
+      options.cache = &prompt_cache;
+      options.edits = any_edits ? &edits : nullptr;
+      const torch::Device device = model_.device();
+      const torch::Tensor logprobs = torch::log_softmax(
+          model_.Forward({tokens.to(device), mask.to(device)}, options).to(torch::kCPU,
+                                                                          torch::kFloat32),
+          -1);  // [N, L, V]
+      for (int64_t p = 0; p < n; ++p) {
+        ContinuationScore& score = rows_[rest[p].row].result.continuation_scores[rest[p].index];
+        for (size_t t = 1; t < score.ids.size(); ++t) {
+          score.token_logprobs.push_back(
+              logprobs[p][static_cast<int64_t>(t) - 1][score.ids[t]].item<float>());
+        }
+      }
+    }
+    for (RowState& row : rows_) {
+      for (ContinuationScore& score : row.result.continuation_scores) {
+        score.total_logprob = 0.0;
+        for (float lp : score.token_logprobs) score.total_logprob += lp;
+      }
+    }
   }
 
   // Feeds each active row's last token; returns logits [B, V].
@@ -398,7 +490,8 @@ absl::StatusOr<std::vector<GenerateResult>> Generator::GenerateBatch(
   RETURN_IF_ERROR(ValidateBatch(requests, callbacks, model_->config()));
   if (requests.empty()) return std::vector<GenerateResult>{};
   // Rows are left-padded to the longest prompt and decode for the most new
-  // tokens, so a batch needs max(prompt) + max(max_new_tokens) positions:
+  // tokens, so a batch needs max(prompt) + max(max_new_tokens) positions
+  // (or more for a long continuation to score):
   // requests that each fit the context may not fit together. Split them (in
   // order) into groups that do, each run as its own batch.
   const int64_t context = model_->config().n_positions;
@@ -406,7 +499,12 @@ absl::StatusOr<std::vector<GenerateResult>> Generator::GenerateBatch(
   int64_t longest_prompt = 0, most_new = 0;
   for (size_t i = 0; i < requests.size(); ++i) {
     const int64_t prompt = static_cast<int64_t>(requests[i].prompt_ids.size());
-    const int64_t fresh = requests[i].max_new_tokens;
+    // Positions after the (left-padded) prompts: the decode's, or a scored
+    // continuation's minus its last token, whichever is more.
+    int64_t fresh = requests[i].max_new_tokens;
+    for (const std::vector<int64_t>& c : requests[i].score_continuations) {
+      fresh = std::max<int64_t>(fresh, static_cast<int64_t>(c.size()) - 1);
+    }
     if (groups.empty() || std::max(longest_prompt, prompt) + std::max(most_new, fresh) > context) {
       groups.emplace_back();
       longest_prompt = most_new = 0;

@@ -14,6 +14,7 @@
 #include "server/model/gpt2_model.h"
 #include "server/model/rank_one.h"
 #include "server/model/sampling.h"
+#include "server/model/scorer.h"
 #include "server/model/tokenizer.h"
 
 namespace romed {
@@ -32,6 +33,11 @@ struct GenerateRequest {
   // Also return the first step's next-token distribution
   // (GenerateResult::first_logprobs): Compare reads top-k and KL from it.
   bool keep_first_logprobs = false;
+  // Also score these continuations after the prompt
+  // (GenerateResult::continuation_scores, same order), from the prompt's KV
+  // cache: the prompt is not run again. Each must be non-empty, in the
+  // vocabulary, and fit the context after the prompt (as Score's).
+  std::vector<std::vector<int64_t>> score_continuations;
 };
 
 // One decoded step, passed to the streaming callback.
@@ -56,6 +62,9 @@ struct GenerateResult {
   // step's logits (temperature 1, untruncated) when the request set
   // keep_first_logprobs; undefined otherwise.
   torch::Tensor first_logprobs;
+  // One per GenerateRequest::score_continuations: log p(c | prompt) per
+  // token, as ScoreContinuations computes them.
+  std::vector<ContinuationScore> continuation_scores;
 };
 
 class Generator {

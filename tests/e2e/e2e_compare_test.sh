@@ -54,7 +54,7 @@ text_for_people() {
   check "names variant a" "$WORK/text.out" '^a  original model$'
   check "names variant b" "$WORK/text.out" "^b  session $ID \\(1 delta\\)$"
   check "says what ran in one batch" "$WORK/text.out" \
-    '^2 prompts; one batched decode of 4 rows; one scoring forward of 4 rows; '
+    '^2 prompts; one batched decode of 4 rows \(targets scored from its prompt cache\); '
   check "has the column heads" "$WORK/text.out" '^ +a +b$'
   check "shows both generations" "$WORK/text.out" '^[* ] generation +".*" +".*"$'
   check "shows the target under both variants" "$WORK/text.out" \

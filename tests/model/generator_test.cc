@@ -40,6 +40,15 @@ class GeneratorTest : public ::testing::Test {
 
   Generator MakeGenerator() const { return Generator(model_, tokenizer_); }
 
+  // One random rank-one delta at `layer`, large enough to change outputs.
+  static std::shared_ptr<const EditView> RandomEdit(int64_t layer, uint64_t seed) {
+    const Gpt2Config& config = model_->config();
+    torch::manual_seed(seed);
+    return EditView::Build(
+        {{layer, torch::randn({config.mlp_width()}), 5.0 * torch::randn({config.n_embd})}},
+        model_->device(), model_->dtype());
+  }
+
   static GenerateRequest Greedy(std::vector<int64_t> prompt, int64_t max_new_tokens) {
     GenerateRequest request;
     request.prompt_ids = std::move(prompt);
@@ -222,11 +231,7 @@ TEST_F(GeneratorTest, CallbackReturningFalseCancels) {
 }
 
 TEST_F(GeneratorTest, PerRowEditViewsMatchEachViewAlone) {
-  const Gpt2Config& config = model_->config();
-  torch::manual_seed(3);
-  std::shared_ptr<const EditView> edit = EditView::Build(
-      {{0, torch::randn({config.mlp_width()}), 5.0 * torch::randn({config.n_embd})}},
-      model_->device(), model_->dtype());
+  std::shared_ptr<const EditView> edit = RandomEdit(0, 3);
   GenerateRequest edited = Greedy(kPrompt, 12);
   edited.edits = edit;
   const GenerateRequest base = Greedy(kPrompt, 12);
@@ -240,6 +245,61 @@ TEST_F(GeneratorTest, PerRowEditViewsMatchEachViewAlone) {
   EXPECT_EQ((*batch)[0].ids, base_alone.ids);
   EXPECT_EQ((*batch)[1].ids, edited_alone.ids);
   EXPECT_EQ((*batch)[2].ids, base_alone.ids);
+}
+
+// Continuations scored from the prompt's KV cache equal ScoreContinuations
+// (an independent batched forward over prompt + continuation), for rows of
+// different prompt lengths (left padding), continuations of 1-4 tokens
+// (right padding), with and without an edit view; the generation itself is
+// unchanged by the scoring.
+TEST_F(GeneratorTest, ScoredContinuationsEqualScoreContinuations) {
+  std::shared_ptr<const EditView> edit = RandomEdit(1, 4);
+  const std::vector<std::vector<int64_t>> continuations = {{70}, {71, 72, 73, 74}, {80, 81}};
+  std::vector<GenerateRequest> requests = {Greedy(kPrompt, 5), Greedy({1, 2, 3}, 7),
+                                           Greedy(kPrompt, 5)};
+  requests[2].edits = edit;
+  for (GenerateRequest& r : requests) r.score_continuations = continuations;
+  absl::StatusOr<std::vector<GenerateResult>> batch = MakeGenerator().GenerateBatch(requests);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  double edited_difference = 0;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    absl::StatusOr<std::vector<ContinuationScore>> want =
+        ScoreContinuations(*model_, requests[i].prompt_ids, continuations, requests[i].edits);
+    ASSERT_TRUE(want.ok()) << want.status();
+    const std::vector<ContinuationScore>& got = (*batch)[i].continuation_scores;
+    ASSERT_THAT(got, SizeIs(continuations.size())) << "row " << i;
+    for (size_t j = 0; j < continuations.size(); ++j) {
+      EXPECT_EQ(got[j].ids, continuations[j]);
+      ASSERT_THAT(got[j].token_logprobs, SizeIs(continuations[j].size()));
+      for (size_t t = 0; t < continuations[j].size(); ++t) {
+        EXPECT_NEAR(got[j].token_logprobs[t], (*want)[j].token_logprobs[t], 1e-5)
+            << "row " << i << " continuation " << j << " token " << t;
+      }
+      EXPECT_NEAR(got[j].total_logprob, (*want)[j].total_logprob, 1e-5);
+      if (i == 2) {
+        edited_difference += std::abs(got[j].total_logprob -
+                                      (*batch)[0].continuation_scores[j].total_logprob);
+      }
+    }
+    GenerateRequest plain = requests[i];
+    plain.score_continuations.clear();
+    EXPECT_EQ((*batch)[i].ids, Run(plain).ids) << "row " << i;
+  }
+  EXPECT_GT(edited_difference, 1e-3) << "the edit should change the scores";
+}
+
+TEST_F(GeneratorTest, ContinuationsToScoreAreValidated) {
+  const Generator generator = MakeGenerator();
+  const int64_t context = model_->config().n_positions;
+  auto rejected = [&](std::vector<std::vector<int64_t>> continuations, const std::string& problem) {
+    GenerateRequest request = Greedy(kPrompt, 2);
+    request.score_continuations = std::move(continuations);
+    EXPECT_THAT(generator.Generate(request),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(problem)));
+  };
+  rejected({{70}, {}}, "continuation 1 to score is empty");
+  rejected({{70, 257}}, "vocabulary");
+  rejected({std::vector<int64_t>(context, 70)}, "context");
 }
 
 // Each request fits the context alone, but a long prompt next to a long

@@ -108,17 +108,24 @@ class EngineCompareTest : public ::testing::Test {
   }
 
   // Compare's target scores against one Score call per prompt and variant.
-  static void ExpectTargetsEqualScore(const std::string& a, const std::string& b) {
+  // Without generation (a scoring forward) and with it (the targets scored
+  // from the decode's prompt KV cache: prompts of different lengths, so
+  // left padding, and targets of 1 and 3 tokens).
+  static void ExpectTargetsEqualScore(const std::string& a, const std::string& b,
+                                      int64_t new_tokens) {
     TextCompareRequest request = Request(a, b);
     request.targets = {" Oslo", " Rome and Paris"};
+    request.max_new_tokens = new_tokens;
+    request.ignore_eos = true;
     ASSERT_OK_AND_ASSIGN(CompareResult result, engine_->Compare(request));
     ASSERT_EQ(result.rows.size(), 2u);
-    EXPECT_EQ(result.scoring_rows, 2 * 2 * 2);
-    EXPECT_EQ(result.generation_rows, 0);
+    ASSERT_NE(request.prompts[0].size(), request.prompts[1].size());
+    EXPECT_EQ(result.scoring_rows, new_tokens == 0 ? 2 * 2 * 2 : 0);
+    EXPECT_EQ(result.generation_rows, new_tokens == 0 ? 0 : 2 * 2);
     for (size_t i = 0; i < result.rows.size(); ++i) {
       const CompareRowResult& row = result.rows[i];
       EXPECT_EQ(row.prompt, request.prompts[i]);
-      EXPECT_FALSE(row.a.generation.has_value());
+      EXPECT_EQ(row.a.generation.has_value(), new_tokens > 0);
       for (const auto& [side, session] : {std::pair{&row.a, a}, std::pair{&row.b, b}}) {
         TextScoreRequest score;
         score.prompt = request.prompts[i];
@@ -142,9 +149,12 @@ std::string* EngineCompareTest::edited_ = nullptr;
 std::string* EngineCompareTest::random_ = nullptr;
 
 TEST_F(EngineCompareTest, TargetProbabilitiesEqualScoreOnEachVariant) {
-  ExpectTargetsEqualScore("", *edited_);
-  ExpectTargetsEqualScore(*random_, *edited_);
-  ExpectTargetsEqualScore(*random_, "");
+  for (int64_t new_tokens : {0, 3}) {
+    SCOPED_TRACE(::testing::Message() << new_tokens << " new tokens");
+    ExpectTargetsEqualScore("", *edited_, new_tokens);
+    ExpectTargetsEqualScore(*random_, *edited_, new_tokens);
+    ExpectTargetsEqualScore(*random_, "", new_tokens);
+  }
 }
 
 TEST_F(EngineCompareTest, TheEditChangesTheEditedVariantOnly) {
