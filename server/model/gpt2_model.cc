@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 #include <immintrin.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -50,13 +51,14 @@ torch::Tensor RunHooks(const Pass& pass, HookPoint point, int64_t layer, torch::
   return pass.interventions->Apply(address, std::move(x));
 }
 
-// Decode-time matrix products for a few rows (2 <= N <= kMaxSmallRows). They
+// Decode-time matrix products for a few rows (1 <= N <= kMaxSmallRows). They
 // read each weight once per call: OpenBLAS's sgemm packs the whole weight for
-// M = 2..8 rows and ran at ~1.5 GB/s here. One row goes to OpenBLAS's GEMV,
-// which reached 0.70-0.72 of the copy bandwidth bound on an idle machine
-// against 0.52-0.58 for a hand-written one-row kernel
-// (bench/results/decode_cpu.md). Used only without autograd, on contiguous
-// fp32 CPU tensors with AVX2 and FMA; everything else goes through BLAS.
+// M = 2..8 rows and ran at ~1.5 GB/s here. The projections of one row run
+// here too (39-40 ms for gpt2-medium's 96 matrices against 43.5 ms for
+// OpenBLAS's GEMV, bench/results/decode_cpu.md); the LM head of one row goes
+// to GEMV (torch::mv), which was faster there. Used only without autograd,
+// on contiguous fp32 CPU tensors with AVX2 and FMA; everything else goes
+// through BLAS.
 // Setting the environment variable ROMED_BLAS_DECODE=1 sends these through
 // BLAS too (read on every call, so a benchmark can compare both in one
 // process).
@@ -67,11 +69,13 @@ constexpr int64_t kMaxSmallRows = 8;
 // 128 x 512 matrices).
 constexpr int64_t kMinParallelWeights = int64_t{1} << 18;
 
-bool UseSmallRowKernels(const torch::Tensor& rows, const torch::Tensor& weight) {
+// Whether rows [N, in] times `weight` may run the kernels below, for N in
+// [min_rows, kMaxSmallRows].
+bool UseSmallRowKernels(const torch::Tensor& rows, const torch::Tensor& weight, int64_t min_rows) {
   static const bool cpu_has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   const char* blas_only = std::getenv("ROMED_BLAS_DECODE");
   return cpu_has_avx2 && (blas_only == nullptr || std::strcmp(blas_only, "1") != 0) &&
-         rows.size(0) >= 2 && rows.size(0) <= kMaxSmallRows && rows.device().is_cpu() &&
+         rows.size(0) >= min_rows && rows.size(0) <= kMaxSmallRows && rows.device().is_cpu() &&
          weight.device().is_cpu() && rows.scalar_type() == torch::kFloat32 &&
          weight.scalar_type() == torch::kFloat32 && weight.is_contiguous() &&
          !(torch::GradMode::is_enabled() && (rows.requires_grad() || weight.requires_grad()));
@@ -258,7 +262,7 @@ torch::Tensor Conv1D(const torch::Tensor& x, const torch::Tensor& weight,
   auto sizes = x.sizes().vec();
   sizes.back() = weight.size(1);
   torch::Tensor rows = x.reshape({-1, weight.size(0)});  // [B*T, in]
-  if (!UseSmallRowKernels(rows, weight) || !bias.is_contiguous() ||
+  if (!UseSmallRowKernels(rows, weight, /*min_rows=*/1) || !bias.is_contiguous() ||
       bias.scalar_type() != torch::kFloat32) {
     // One row through GEMV: OpenBLAS's GEMM packs the whole weight first.
     if (rows.size(0) == 1) return torch::addmv(bias, weight.t(), rows[0]).view(sizes);
@@ -276,7 +280,7 @@ torch::Tensor Conv1D(const torch::Tensor& x, const torch::Tensor& weight,
 
 // Tied LM head: x [N, C] -> logits [N, V] = x wte^T (wte [V, C]).
 torch::Tensor LmHead(const torch::Tensor& x, const torch::Tensor& wte) {
-  if (!UseSmallRowKernels(x, wte)) {
+  if (!UseSmallRowKernels(x, wte, /*min_rows=*/2)) {
     if (x.size(0) == 1) return torch::mv(wte, x[0]).unsqueeze(0);
     return torch::mm(x, wte.t());
   }
@@ -289,8 +293,34 @@ torch::Tensor LmHead(const torch::Tensor& x, const torch::Tensor& wte) {
   return logits;
 }
 
+// Below this many elements libtorch's LayerNorm and batched matmuls run on
+// the calling thread (SerialOpsGuard).
+constexpr int64_t kMinParallelElements = int64_t{1} << 15;
+
+// Runs the libtorch ops in its scope on the calling thread when `serial`.
+// LayerNorm and bmm split rows / batches among threads with grain 1, so a
+// 2-row decode step woke the pool for microseconds of work at every block
+// (the fact model's 2-row step cost 1.6x a 1-row step; 1.2x on one thread).
+// omp_set_num_threads sets this thread's OpenMP ICV only, so other threads'
+// calls are unaffected.
+class SerialOpsGuard {
+ public:
+  explicit SerialOpsGuard(bool serial) : saved_(serial ? omp_get_max_threads() : 0) {
+    if (saved_ > 1) omp_set_num_threads(1);
+  }
+  ~SerialOpsGuard() {
+    if (saved_ > 1) omp_set_num_threads(saved_);
+  }
+  SerialOpsGuard(const SerialOpsGuard&) = delete;
+  SerialOpsGuard& operator=(const SerialOpsGuard&) = delete;
+
+ private:
+  int saved_;
+};
+
 torch::Tensor LayerNorm(const torch::Tensor& x, const torch::Tensor& weight,
                         const torch::Tensor& bias, double eps) {
+  SerialOpsGuard serial(x.numel() < kMinParallelElements);
   return torch::layer_norm(x, {x.size(-1)}, weight, bias, eps);
 }
 
@@ -342,8 +372,12 @@ torch::Tensor Attention(const Gpt2Config& config, const Gpt2LayerWeights& w, int
     k = pass.cache->keys[layer];    // [B, H, K, D]
     v = pass.cache->values[layer];  // [B, H, K, D]
   }
-  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));                   // [B, H, T, K]
-  torch::Tensor context = torch::matmul(MaskedSoftmax(scores, pass.blocked), v);  // [B, H, T, D]
+  torch::Tensor scores, context;
+  {
+    SerialOpsGuard serial(B * H * T * k.size(2) * D < kMinParallelElements * 8);
+    scores = torch::matmul(q, k.transpose(-2, -1));                          // [B, H, T, K]
+    context = torch::matmul(MaskedSoftmax(scores, pass.blocked), v);         // [B, H, T, D]
+  }
   context = context.transpose(1, 2).reshape({B, T, H * D});
   return Conv1D(context, w.attn_proj_weight, w.attn_proj_bias);
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
@@ -143,8 +144,8 @@ TEST(Gpt2ModelGoldenTest, TinyCheckpointMatchesIndependentReference) {
   EXPECT_LT(max_diff, 1e-4);
 }
 
-// Forwards of 2..8 token rows run the few-row decode kernels instead of BLAS
-// (1 row runs BLAS's GEMV). A width that is not a multiple of 8 (C 36, M 144)
+// Forwards of 1..8 token rows run the few-row decode kernels instead of BLAS
+// (the LM head of 1 row runs BLAS's GEMV). A width that is not a multiple of 8 (C 36, M 144)
 // exercises their scalar tails.
 TEST(Gpt2ModelDecodeKernelTest, FewRowForwardsMatchIndependentReference) {
   Gpt2Config config = testing::TinyConfig();
@@ -172,11 +173,11 @@ TEST(Gpt2ModelDecodeKernelTest, FewRowForwardsMatchIndependentReference) {
 
 // Matrices of >= 2^18 weights split their rows among threads (one partial
 // sum per thread, added at the end) and the LM head splits the vocabulary:
-// 2..8 rows together must equal each row run alone, which goes through
-// OpenBLAS's GEMV (independent code). C = 516 is not a multiple of 8 or of
-// the per-thread row blocks, so every tail runs; V = 1100 makes the head
-// parallel.
-TEST(Gpt2ModelDecodeKernelTest, ThreadSplitFewRowForwardsMatchOneRowForwards) {
+// 1..8 rows through the kernels must equal each row run alone through
+// OpenBLAS (ROMED_BLAS_DECODE=1: GEMV, independent code). C = 516 is not a
+// multiple of 8 or of the per-thread row blocks, so every tail runs;
+// V = 1100 makes the head parallel.
+TEST(Gpt2ModelDecodeKernelTest, ThreadSplitFewRowForwardsMatchBlas) {
   Gpt2Config config;
   config.vocab_size = 1100;
   config.n_positions = 16;
@@ -186,16 +187,18 @@ TEST(Gpt2ModelDecodeKernelTest, ThreadSplitFewRowForwardsMatchOneRowForwards) {
   const int saved_threads = at::get_num_threads();
   at::set_num_threads(2);
   Gpt2Model model(config, PerturbedWeights(config, 8));
-  for (int64_t rows = 2; rows <= 8; ++rows) {
+  for (int64_t rows = 1; rows <= 8; ++rows) {
     std::vector<int64_t> ids = RandomIds(rows, config.vocab_size, 60 + rows);
     torch::Tensor tokens = torch::tensor(ids, torch::kInt64).view({rows, 1});
     torch::Tensor together = model.Forward({tokens, {}});  // [rows, 1, V]
+    ASSERT_EQ(setenv("ROMED_BLAS_DECODE", "1", 1), 0);
     double max_diff = 0, scale = 0;
     for (int64_t r = 0; r < rows; ++r) {
-      torch::Tensor alone = model.Forward({tokens.narrow(0, r, 1), {}});  // GEMV path
+      torch::Tensor alone = model.Forward({tokens.narrow(0, r, 1), {}});
       max_diff = std::max(max_diff, MaxAbsDiff(together[r][0], alone[0][0]));
       scale = std::max(scale, alone.abs().max().item<double>());
     }
+    ASSERT_EQ(unsetenv("ROMED_BLAS_DECODE"), 0);
     EXPECT_GT(scale, 1.0) << "logits too small to compare";
     EXPECT_LT(max_diff, 1e-4 * scale) << rows << " rows";
   }
