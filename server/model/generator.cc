@@ -261,15 +261,19 @@ class BatchDecoder {
     if (std::find(views_.begin(), views_.end(), view) == views_.end()) views_.push_back(view);
   }
 
+  // Index of `row`'s edit view in views_; -1 for the base model.
+  int ViewIndex(const RowState& row) const {
+    const auto it = std::find(views_.begin(), views_.end(), row.request->edits);
+    return it == views_.end() ? -1 : static_cast<int>(it - views_.begin());
+  }
+
   // The edit view of each active row; null if no active row has one.
   const RowEdits* ActiveEdits() {
     row_edits_.views = views_;
     row_edits_.row_view.clear();
     bool any = false;
     for (int64_t r : active_) {
-      const auto& view = rows_[r].request->edits;
-      const auto it = std::find(views_.begin(), views_.end(), view);
-      const int index = it == views_.end() ? -1 : static_cast<int>(it - views_.begin());
+      const int index = ViewIndex(rows_[r]);
       any = any || index >= 0;
       row_edits_.row_view.push_back(index);
     }
@@ -345,8 +349,7 @@ class BatchDecoder {
             torch::tensor(std::vector<int64_t>(c.begin(), c.end() - 1), torch::kInt64));
         mask[p].slice(0, 0, fed).fill_(1);
         source.push_back(static_cast<int64_t>(rest[p].row));
-        const auto it = std::find(views_.begin(), views_.end(), row.request->edits);
-        const int index = it == views_.end() ? -1 : static_cast<int>(it - views_.begin());
+        const int index = ViewIndex(row);
         any_edits = any_edits || index >= 0;
         edits.row_view.push_back(index);
       }

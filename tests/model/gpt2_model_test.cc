@@ -178,12 +178,10 @@ TEST(Gpt2ModelDecodeKernelTest, FewRowForwardsMatchIndependentReference) {
 // multiple of 8 or of the per-thread row blocks, so every tail runs;
 // V = 1100 makes the head parallel.
 TEST(Gpt2ModelDecodeKernelTest, ThreadSplitFewRowForwardsMatchBlas) {
-  Gpt2Config config;
+  Gpt2Config config = TestConfig();  // 4 heads
   config.vocab_size = 1100;
-  config.n_positions = 16;
   config.n_embd = 516;
   config.n_layer = 2;
-  config.n_head = 4;
   const int saved_threads = at::get_num_threads();
   at::set_num_threads(2);
   Gpt2Model model(config, PerturbedWeights(config, 8));
